@@ -1,0 +1,42 @@
+//! `m365_user`: a user of a customer tenant, with MFA state and contact link.
+
+use crate::types::StringList;
+use sea_orm::entity::prelude::*;
+
+#[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+#[sea_orm(table_name = "m365_user")]
+pub struct Model {
+    #[sea_orm(primary_key)]
+    pub id: i64,
+    pub account_id: i64,
+    /// `m365_tenant.id`.
+    pub tenant_id: i64,
+    /// Microsoft object id.
+    pub object_id: String,
+    pub display_name: Option<String>,
+    pub user_principal_name: String,
+    pub mail: Option<String>,
+    /// Lower-case addresses from `proxyAddresses` and `otherMails`.
+    #[sea_orm(column_type = "Json")]
+    pub aliases: StringList,
+    pub account_enabled: bool,
+    pub user_type: Option<String>,
+    pub is_admin: Option<bool>,
+    pub is_licensed: bool,
+    /// `enabled`, `disabled` or `unavailable`.
+    pub mfa_status: String,
+    #[sea_orm(column_type = "Json")]
+    pub mfa_methods: StringList,
+    pub mfa_source: Option<String>,
+    pub mfa_checked_at: Option<DateTimeUtc>,
+    pub mfa_unavailable_reason: Option<String>,
+    pub contact_id: Option<i64>,
+    /// `linked:<address>`, or `ambiguous` when several contacts matched.
+    pub contact_match: Option<String>,
+    pub synced_at: DateTimeUtc,
+}
+
+#[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+pub enum Relation {}
+
+impl ActiveModelBehavior for ActiveModel {}

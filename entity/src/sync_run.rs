@@ -1,0 +1,37 @@
+//! `sync_run`: one sync of an account; its live lease doubles as the sync lock.
+
+use crate::types::TenantResults;
+use sea_orm::entity::prelude::*;
+
+#[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+#[sea_orm(table_name = "sync_run")]
+pub struct Model {
+    #[sea_orm(primary_key)]
+    pub id: i64,
+    pub account_id: i64,
+    /// `manual`, `scheduled` or `initial`.
+    pub trigger: String,
+    /// `queued`, `running`, `succeeded`, `partial`, `failed`, `cancelled`.
+    pub status: String,
+    pub phase: Option<String>,
+    pub current_tenant: Option<String>,
+    pub tenants_total: i64,
+    pub tenants_done: i64,
+    pub tenants_failed: i64,
+    pub users_synced: i64,
+    pub error: Option<String>,
+    #[sea_orm(column_type = "Json")]
+    pub tenant_results: TenantResults,
+    /// Who holds the lease (a worker id), and until when.
+    pub lease_owner: Option<String>,
+    pub lease_expires_at: Option<DateTimeUtc>,
+    pub created_by: Option<String>,
+    pub created_at: DateTimeUtc,
+    pub started_at: Option<DateTimeUtc>,
+    pub finished_at: Option<DateTimeUtc>,
+}
+
+#[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+pub enum Relation {}
+
+impl ActiveModelBehavior for ActiveModel {}

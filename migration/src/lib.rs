@@ -1,0 +1,17 @@
+//! Database migrations, one timestamped module per change. The service runs them on start and
+//! through `m365-integration migrate`; tests run them on every fresh database, so they are tested
+//! on SQLite and PostgreSQL alike.
+
+pub use sea_orm_migration::prelude::*;
+
+mod m20261128_000001_domain_model;
+
+/// Every migration, oldest first.
+pub struct Migrator;
+
+#[async_trait::async_trait]
+impl MigratorTrait for Migrator {
+    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+        vec![Box::new(m20261128_000001_domain_model::Migration)]
+    }
+}

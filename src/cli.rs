@@ -1,0 +1,184 @@
+//! The command line: `serve`, `demo`, `emulator`, `account`, `token`, `schema`, `migrate`.
+
+use std::{process::ExitCode, time::Duration};
+
+use clap::{Parser, Subcommand};
+
+use crate::{
+    app::{Application, BoxError, shutdown_signal},
+    auth::{AuthKeys, MANAGE_TENANT_SETTINGS},
+    config::{Config, DEFAULT_DATABASE_URL, LogFormat, Secret, parse_duration},
+    db, graphql,
+};
+
+/// Tenant-level Microsoft 365 integration for MSPs, served over GraphQL.
+#[derive(Parser)]
+#[command(name = "m365-integration", version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the service.
+    Serve(Box<Config>),
+    /// Manage MSP accounts.
+    #[command(subcommand)]
+    Account(AccountCommand),
+    /// Mint an API token (needs AUTH_JWT_SECRET).
+    Token(TokenArgs),
+    /// Print the GraphQL schema (SDL).
+    Schema,
+    /// Apply database migrations and exit.
+    Migrate(DbArgs),
+}
+
+#[derive(clap::Args)]
+struct DbArgs {
+    /// Database URL.
+    #[arg(long, env = "DATABASE_URL", default_value = DEFAULT_DATABASE_URL)]
+    database_url: String,
+}
+
+#[derive(Subcommand)]
+enum AccountCommand {
+    /// Create an account and print its id.
+    Create {
+        /// Account name.
+        #[arg(long)]
+        name: String,
+        /// Switch the Microsoft 365 tab on.
+        #[arg(long)]
+        enable_m365: bool,
+        #[command(flatten)]
+        db: DbArgs,
+    },
+    /// Switch the Microsoft 365 tab on.
+    EnableM365 {
+        /// Account id.
+        id: i64,
+        #[command(flatten)]
+        db: DbArgs,
+    },
+    /// Switch the Microsoft 365 tab off.
+    DisableM365 {
+        /// Account id.
+        id: i64,
+        #[command(flatten)]
+        db: DbArgs,
+    },
+    /// List accounts.
+    List {
+        #[command(flatten)]
+        db: DbArgs,
+    },
+}
+
+#[derive(clap::Args)]
+struct TokenArgs {
+    /// Account id (`account_id` claim).
+    #[arg(long)]
+    account: i64,
+    /// User name (`sub` claim).
+    #[arg(long)]
+    user: String,
+    /// Permission to grant; repeat for several (e.g. manage_tenant_settings).
+    #[arg(long = "permission")]
+    permissions: Vec<String>,
+    /// Lifetime, e.g. 1h, 30m, 7d.
+    #[arg(long, default_value = "1h", value_parser = parse_duration)]
+    ttl: Duration,
+    /// Signing secret.
+    #[arg(long, env = "AUTH_JWT_SECRET", hide_env_values = true)]
+    auth_jwt_secret: Secret,
+}
+
+/// Sets up logging (`RUST_LOG`, default `info`) in the chosen format.
+pub fn init_tracing(format: LogFormat) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,sqlx=warn,sea_orm=warn"));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter);
+    let _ = match format {
+        LogFormat::Json => builder.json().try_init(),
+        LogFormat::Text => builder.try_init(),
+    };
+}
+
+/// Runs the command line; the exit code says whether it worked.
+pub async fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli.command).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(command: Command) -> Result<(), BoxError> {
+    match command {
+        Command::Serve(config) => {
+            init_tracing(config.log_format);
+            let app = Application::build(*config).await?;
+            app.run_until_stopped(shutdown_signal()).await?;
+        }
+        Command::Schema => print!("{}", graphql::sdl()),
+        Command::Migrate(a) => {
+            let conn = db::connect(&a.database_url).await?;
+            db::migrate(&conn).await?;
+            println!("migrations applied");
+        }
+        Command::Token(t) => {
+            let perms: Vec<String> = t.permissions.iter().map(|p| p.trim().to_owned()).collect();
+            for p in &perms {
+                if p != MANAGE_TENANT_SETTINGS {
+                    eprintln!("note: {p:?} is not a permission this service checks");
+                }
+            }
+            println!("{}", AuthKeys::new(&t.auth_jwt_secret).mint(t.account, &t.user, &perms, t.ttl));
+        }
+        Command::Account(cmd) => account(cmd).await?,
+    }
+    Ok(())
+}
+
+async fn open(a: &DbArgs) -> Result<sea_orm::DatabaseConnection, BoxError> {
+    let conn = db::connect(&a.database_url).await?;
+    db::migrate(&conn).await?;
+    Ok(conn)
+}
+
+async fn account(cmd: AccountCommand) -> Result<(), BoxError> {
+    match cmd {
+        AccountCommand::Create { name, enable_m365, db: a } => {
+            let name = name.trim();
+            if name.is_empty() {
+                return Err("--name must not be empty".into());
+            }
+            let acc = db::accounts::create(&open(&a).await?, name, enable_m365).await?;
+            println!("{}", acc.id);
+        }
+        AccountCommand::EnableM365 { id, db: a } | AccountCommand::DisableM365 { id, db: a }
+            if db::accounts::get(&open(&a).await?, id).await?.is_none() =>
+        {
+            return Err(format!("no account with id {id}").into());
+        }
+        AccountCommand::EnableM365 { id, db: a } => {
+            db::accounts::set_m365_enabled(&open(&a).await?, id, true).await?;
+            println!("account {id}: Microsoft 365 tab enabled");
+        }
+        AccountCommand::DisableM365 { id, db: a } => {
+            db::accounts::set_m365_enabled(&open(&a).await?, id, false).await?;
+            println!("account {id}: Microsoft 365 tab disabled");
+        }
+        AccountCommand::List { db: a } => {
+            println!("{:>6}  {:<5}  name", "id", "m365");
+            for acc in db::accounts::list(&open(&a).await?).await? {
+                println!("{:>6}  {:<5}  {}", acc.id, if acc.m365_enabled { "on" } else { "off" }, acc.name);
+            }
+        }
+    }
+    Ok(())
+}

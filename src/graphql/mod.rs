@@ -1,0 +1,118 @@
+//! The GraphQL schema: roots merged from per-domain objects, limits, and the helpers every
+//! resolver uses to find its caller. `schema_builder()` needs no runtime data, so `schema`
+//! and the SDL test can print it.
+
+pub mod limits;
+pub mod loaders;
+pub mod mutation;
+pub mod query;
+pub mod types;
+
+use async_graphql::{Context, EmptySubscription, Schema, SchemaBuilder};
+
+use crate::{
+    app::AppState,
+    auth::{Auth, Caller},
+    config::Config,
+    db,
+    error::{AppError, AppResult},
+};
+
+/// The schema type served at `/graphql`.
+pub type AppSchema = Schema<query::Query, mutation::Mutation, EmptySubscription>;
+
+/// The schema with its limits, without runtime data.
+pub fn schema_builder(config: &Config) -> SchemaBuilder<query::Query, mutation::Mutation, EmptySubscription> {
+    let mut b = Schema::build(query::Query::default(), mutation::Mutation::default(), EmptySubscription)
+        .limit_depth(config.graphql_max_depth)
+        .limit_complexity(config.graphql_max_complexity)
+        .limit_recursive_depth(64)
+        .limit_directives(config.graphql_max_directives)
+        .extension(limits::DocumentLimits {
+            max_aliases: config.graphql_max_aliases,
+            max_root_fields: config.graphql_max_root_fields,
+            max_directives: config.graphql_max_directives,
+        });
+    if !config.graphql_introspection {
+        b = b.disable_introspection();
+    }
+    b
+}
+
+/// The SDL that `schema.graphql` holds.
+pub fn sdl() -> String {
+    schema_builder(&Config::defaults()).finish().sdl()
+}
+
+/// The schema bound to the running app.
+pub fn build(state: AppState) -> AppSchema {
+    let b = loaders::register(schema_builder(&state.config), &state.db);
+    b.data(state).finish()
+}
+
+/// Helpers on the resolver context.
+pub trait ContextExt {
+    /// The running app.
+    fn state(&self) -> &AppState;
+    /// The authenticated caller, or `UNAUTHENTICATED`.
+    fn caller(&self) -> AppResult<&Caller>;
+}
+
+impl ContextExt for Context<'_> {
+    fn state(&self) -> &AppState {
+        self.data_unchecked::<AppState>()
+    }
+
+    fn caller(&self) -> AppResult<&Caller> {
+        match self.data_opt::<Auth>() {
+            Some(auth) => auth.caller(),
+            None => Auth::Anonymous.caller(),
+        }
+    }
+}
+
+/// A caller whose token is valid and whose account exists, with that account.
+pub struct Reader {
+    /// Who is calling.
+    pub caller: Caller,
+    /// The caller's account.
+    pub account: entity::account::Model,
+}
+
+/// Any valid token of an existing account (reads).
+pub async fn reader(ctx: &Context<'_>) -> AppResult<Reader> {
+    let caller = ctx.caller()?.clone();
+    let account = db::accounts::get(&ctx.state().db, caller.account_id)
+        .await?
+        .ok_or_else(|| AppError::Unauthenticated("the token's account does not exist".into()))?;
+    Ok(Reader { caller, account })
+}
+
+/// A reader that holds `manage_tenant_settings` (every mutation).
+pub async fn manager(ctx: &Context<'_>) -> AppResult<Reader> {
+    let r = reader(ctx).await?;
+    if !r.caller.can_manage() {
+        return Err(AppError::Forbidden(
+            "This action needs the Manage Tenant Settings permission (manage_tenant_settings).".into(),
+        ));
+    }
+    Ok(r)
+}
+
+/// A manager on an account with the Microsoft 365 tab (Microsoft 365 mutations).
+pub async fn m365_manager(ctx: &Context<'_>) -> AppResult<Reader> {
+    let r = manager(ctx).await?;
+    if !r.account.m365_enabled {
+        return Err(AppError::FeatureDisabled);
+    }
+    Ok(r)
+}
+
+/// A reader on an account with the Microsoft 365 tab (Microsoft 365 reads).
+pub async fn m365_reader(ctx: &Context<'_>) -> AppResult<Reader> {
+    let r = reader(ctx).await?;
+    if !r.account.m365_enabled {
+        return Err(AppError::FeatureDisabled);
+    }
+    Ok(r)
+}

@@ -1,0 +1,11 @@
+//! The mutation root: one object per domain, merged. Every mutation needs
+//! `manage_tenant_settings`.
+
+mod clients;
+
+use async_graphql::MergedObject;
+
+/// Changes. Every mutation needs a token with `manage_tenant_settings` (else `FORBIDDEN`);
+/// Microsoft 365 mutations also need the account's Microsoft 365 tab (else `FEATURE_DISABLED`).
+#[derive(Default, MergedObject)]
+pub struct Mutation(clients::ClientsMutation);

@@ -1,0 +1,256 @@
+//! What the Microsoft 365 tab shows: the connection and the sync status, and sync runs.
+
+use async_graphql::{Enum, ID, SimpleObject};
+use chrono::{DateTime, Utc};
+use entity::{m365_connection, sync_run};
+
+use crate::connection;
+
+/// The account's Microsoft 365 integration, as the Microsoft 365 tab shows it.
+#[derive(Clone, Debug, SimpleObject)]
+pub struct M365Integration {
+    /// Whether the Microsoft 365 tab is switched on for the account (rolled out gradually).
+    /// When false, Microsoft 365 mutations answer `FEATURE_DISABLED`.
+    pub enabled: bool,
+    /// Whether the caller holds `manage_tenant_settings` (Connect M365 is disabled otherwise).
+    pub can_manage: bool,
+    /// The stored connection; null until connected (and after a disconnect).
+    pub connection: Option<M365Connection>,
+    /// Sync state, current and last run, cooldown and schedule.
+    pub sync: SyncStatus,
+    /// Helper text for the connection card.
+    pub helper_text: String,
+}
+
+/// Whether the stored authorization still works.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Enum)]
+pub enum ConnectionStatus {
+    /// Connected; syncs run.
+    Connected,
+    /// Microsoft refused the stored authorization (expired or revoked): disconnect and reconnect.
+    NeedsReconnect,
+}
+
+/// The tenant-level Microsoft 365 connection of the account.
+#[derive(Clone, Debug, SimpleObject)]
+pub struct M365Connection {
+    /// Connected, or needing a reconnect.
+    pub status: ConnectionStatus,
+    /// The MSP's own (partner) Microsoft tenant id.
+    pub partner_tenant_id: String,
+    /// The partner tenant's display name; null if Microsoft did not return one.
+    pub partner_tenant_name: Option<String>,
+    /// When the Global Administrator approved the connection.
+    pub connected_at: DateTime<Utc>,
+    /// The user (token subject) who clicked Connect M365.
+    pub connected_by: String,
+    /// The last problem with the authorization, in the guide's words; null when none.
+    pub last_error: Option<String>,
+    /// Permissions (scopes) Microsoft granted.
+    pub scopes: Vec<String>,
+}
+
+impl From<m365_connection::Model> for M365Connection {
+    fn from(m: m365_connection::Model) -> Self {
+        Self {
+            status: if m.status == "connected" {
+                ConnectionStatus::Connected
+            } else {
+                ConnectionStatus::NeedsReconnect
+            },
+            partner_tenant_id: m.partner_tenant_id,
+            partner_tenant_name: m.partner_tenant_name,
+            connected_at: m.connected_at,
+            connected_by: m.connected_by,
+            last_error: m.last_error,
+            scopes: m.scopes.split_whitespace().map(str::to_owned).collect(),
+        }
+    }
+}
+
+/// Whether a sync is going on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Enum)]
+pub enum SyncState {
+    /// No sync is queued or running.
+    Idle,
+    /// A sync was accepted and waits for a worker.
+    Queued,
+    /// A sync is running (it holds the sync lock).
+    Running,
+}
+
+/// The account's sync status ("Refresh Status").
+#[derive(Clone, Debug, SimpleObject)]
+pub struct SyncStatus {
+    /// Idle, queued or running.
+    pub state: SyncState,
+    /// Seconds before another manual sync may be triggered (0 when it may be now).
+    pub cooldown_remaining_seconds: i32,
+    /// The queued or running sync; null when idle.
+    pub current_run: Option<SyncRun>,
+    /// The most recent finished sync; null before the first one.
+    pub last_run: Option<SyncRun>,
+    /// When the next scheduled sync is due; null when not connected or scheduling is off.
+    pub next_scheduled_at: Option<DateTime<Utc>>,
+}
+
+/// What started a sync.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Enum)]
+pub enum SyncTrigger {
+    /// Trigger Sync was clicked.
+    Manual,
+    /// The periodic schedule.
+    Scheduled,
+    /// The first sync after connecting.
+    Initial,
+}
+
+/// Where a sync run is in its life.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Enum)]
+pub enum SyncRunStatus {
+    /// Accepted, not started.
+    Queued,
+    /// Running.
+    Running,
+    /// Every tenant synced.
+    Succeeded,
+    /// Finished, but at least one tenant failed or was only partly read.
+    Partial,
+    /// The run as a whole failed (e.g. the authorization was revoked).
+    Failed,
+    /// Stopped (e.g. by a disconnect).
+    Cancelled,
+}
+
+impl SyncRunStatus {
+    /// From the stored text.
+    pub fn parse(s: &str) -> Self {
+        match s {
+            "queued" => Self::Queued,
+            "running" => Self::Running,
+            "succeeded" => Self::Succeeded,
+            "partial" => Self::Partial,
+            "cancelled" => Self::Cancelled,
+            _ => Self::Failed,
+        }
+    }
+
+    /// Whether the run has ended.
+    pub fn is_terminal(self) -> bool {
+        !matches!(self, Self::Queued | Self::Running)
+    }
+}
+
+/// How one tenant fared in a sync run.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Enum)]
+pub enum TenantOutcome {
+    /// Everything was read.
+    Ok,
+    /// Users were read but something (e.g. MFA) was not.
+    Partial,
+    /// Nothing was read; stored data was kept.
+    Failed,
+}
+
+/// One tenant's result inside a sync run.
+#[derive(Clone, Debug, SimpleObject)]
+pub struct TenantSyncResult {
+    /// Microsoft tenant id.
+    pub tenant_id: String,
+    /// Tenant name at the time of the run.
+    pub display_name: String,
+    /// OK, PARTIAL or FAILED.
+    pub outcome: TenantOutcome,
+    /// Machine-readable reason when not OK (e.g. `CONSENT_MISSING`, `NO_GDAP_ACCESS`, `MFA_UNAVAILABLE`).
+    pub error_code: Option<String>,
+    /// What went wrong, for a person; null when OK.
+    pub error: Option<String>,
+    /// What the MSP can do about it; null when OK.
+    pub remediation: Option<String>,
+    /// Users written for this tenant.
+    pub users_synced: i32,
+}
+
+/// One sync of the account.
+#[derive(Clone, Debug, SimpleObject)]
+pub struct SyncRun {
+    /// Run id.
+    pub id: ID,
+    /// What started it.
+    pub trigger: SyncTrigger,
+    /// Where it is in its life.
+    pub status: SyncRunStatus,
+    /// Current step while running (`refreshing_token`, `discovering_tenants`, `syncing_tenants`,
+    /// `finishing`); the last step reached once finished.
+    pub phase: Option<String>,
+    /// Name of the tenant being synced right now; null when none.
+    pub current_tenant: Option<String>,
+    /// Tenants to sync in this run.
+    pub tenants_total: i32,
+    /// Tenants finished (any outcome).
+    pub tenants_done: i32,
+    /// Tenants that failed.
+    pub tenants_failed: i32,
+    /// Users written so far.
+    pub users_synced: i32,
+    /// When it was accepted.
+    pub created_at: DateTime<Utc>,
+    /// When a worker started it; null while queued.
+    pub started_at: Option<DateTime<Utc>>,
+    /// When it ended; null while queued or running.
+    pub finished_at: Option<DateTime<Utc>>,
+    /// Why the run as a whole failed or was cancelled; null otherwise.
+    pub error: Option<String>,
+    /// Per-tenant outcomes, in the order tenants finished.
+    pub tenant_results: Vec<TenantSyncResult>,
+}
+
+impl From<sync_run::Model> for SyncRun {
+    fn from(m: sync_run::Model) -> Self {
+        Self {
+            id: ID(m.id.to_string()),
+            trigger: match m.trigger.as_str() {
+                "manual" => SyncTrigger::Manual,
+                "initial" => SyncTrigger::Initial,
+                _ => SyncTrigger::Scheduled,
+            },
+            status: SyncRunStatus::parse(&m.status),
+            phase: m.phase,
+            current_tenant: m.current_tenant,
+            tenants_total: m.tenants_total as i32,
+            tenants_done: m.tenants_done as i32,
+            tenants_failed: m.tenants_failed as i32,
+            users_synced: m.users_synced as i32,
+            created_at: m.created_at,
+            started_at: m.started_at,
+            finished_at: m.finished_at,
+            error: m.error,
+            tenant_results: m
+                .tenant_results
+                .0
+                .into_iter()
+                .map(|r| TenantSyncResult {
+                    tenant_id: r.tenant_id,
+                    display_name: r.display_name,
+                    outcome: match r.outcome.as_str() {
+                        "OK" => TenantOutcome::Ok,
+                        "PARTIAL" => TenantOutcome::Partial,
+                        _ => TenantOutcome::Failed,
+                    },
+                    error_code: r.error_code,
+                    error: r.error,
+                    remediation: r.remediation,
+                    users_synced: r.users_synced as i32,
+                })
+                .collect(),
+        }
+    }
+}
+
+connection!(
+    SyncRunConnection,
+    SyncRunEdge,
+    SyncRun,
+    "A page of sync runs, newest first.",
+    "A sync run with its cursor."
+);

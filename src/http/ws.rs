@@ -1,0 +1,232 @@
+//! GraphQL over WebSocket on `/graphql/ws`: the `graphql-transport-ws` protocol and the legacy
+//! `graphql-ws` (subscriptions-transport-ws) protocol, chosen by `Sec-WebSocket-Protocol`.
+//!
+//! Written here rather than taken from async-graphql because the protocol's close codes are
+//! part of our contract: 4400 bad message, 4401 subscribe before `connection_ack`, 4403 token
+//! rejected, 4408 no `connection_init` in time, 4409 duplicate subscription id, 4429 a second
+//! `connection_init`. The token comes from the `connection_init` payload
+//! (`{"Authorization": "Bearer …"}` or `{"token": "…"}`).
+
+use std::{collections::HashMap, time::Duration};
+
+use async_graphql::Request;
+use axum::{
+    extract::{
+        State, WebSocketUpgrade,
+        ws::{CloseFrame, Message, Utf8Bytes, WebSocket},
+    },
+    response::Response,
+};
+use futures_util::{SinkExt, StreamExt};
+use serde_json::{Value, json};
+use tokio::{sync::mpsc, task::JoinHandle};
+
+use super::HttpState;
+use crate::auth::Auth;
+
+/// Which dialect the client speaks.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Protocol {
+    /// `graphql-transport-ws` (the graphql-ws library).
+    TransportWs,
+    /// `graphql-ws` (the legacy subscriptions-transport-ws).
+    Legacy,
+}
+
+impl Protocol {
+    fn next_type(self) -> &'static str {
+        match self {
+            Self::TransportWs => "next",
+            Self::Legacy => "data",
+        }
+    }
+}
+
+/// Upgrades the connection, agreeing on a subprotocol.
+pub async fn handler(State(s): State<HttpState>, ws: WebSocketUpgrade) -> Response {
+    let ws = ws.protocols(["graphql-transport-ws", "graphql-ws"]);
+    let protocol = match ws.selected_protocol().and_then(|p| p.to_str().ok()) {
+        Some("graphql-ws") => Protocol::Legacy,
+        _ => Protocol::TransportWs,
+    };
+    ws.on_upgrade(move |socket| serve(socket, protocol, s))
+}
+
+/// What subscription tasks send back to the connection loop.
+enum Outgoing {
+    Message(Value),
+    Finished(String),
+}
+
+fn close(code: u16, reason: &str) -> Message {
+    Message::Close(Some(CloseFrame { code, reason: Utf8Bytes::from(reason) }))
+}
+
+fn token_from_payload(payload: &Value) -> Option<String> {
+    let obj = payload.as_object()?;
+    for key in ["Authorization", "authorization"] {
+        if let Some(v) = obj.get(key).and_then(Value::as_str) {
+            return Some(v.to_owned());
+        }
+    }
+    if let Some(t) = obj.get("headers").and_then(token_from_payload) {
+        return Some(t);
+    }
+    obj.get("token").and_then(Value::as_str).map(|t| format!("Bearer {t}"))
+}
+
+async fn serve(socket: WebSocket, protocol: Protocol, s: HttpState) {
+    let (mut sink, mut stream) = socket.split();
+    let (out_tx, mut out_rx) = mpsc::channel::<Outgoing>(64);
+    let mut subs: HashMap<String, JoinHandle<()>> = HashMap::new();
+    let mut auth: Option<Auth> = None;
+    let mut init_seen = false;
+    let init_deadline = tokio::time::sleep(Duration::from_secs(s.app.config.ws_init_timeout_secs));
+    tokio::pin!(init_deadline);
+    let mut keepalive = tokio::time::interval(Duration::from_secs(15));
+
+    let closing: Option<Message> = loop {
+        tokio::select! {
+            _ = &mut init_deadline, if !init_seen => break Some(close(4408, "Connection initialisation timeout")),
+            _ = keepalive.tick(), if protocol == Protocol::Legacy && auth.is_some() => {
+                if sink.send(Message::Text(json!({"type": "ka"}).to_string().into())).await.is_err() { break None; }
+            }
+            out = out_rx.recv() => match out {
+                Some(Outgoing::Message(v)) => {
+                    if sink.send(Message::Text(v.to_string().into())).await.is_err() { break None; }
+                }
+                Some(Outgoing::Finished(id)) => { subs.remove(&id); }
+                None => break None,
+            },
+            msg = stream.next() => {
+                let text = match msg {
+                    Some(Ok(Message::Text(t))) => t,
+                    Some(Ok(Message::Binary(_))) => break Some(close(4400, "Binary messages are not supported")),
+                    Some(Ok(Message::Close(_))) | None | Some(Err(_)) => break None,
+                    Some(Ok(_)) => continue,
+                };
+                let msg: Value = match serde_json::from_str(text.as_str()) {
+                    Ok(v @ Value::Object(_)) => v,
+                    _ => break Some(close(4400, "Invalid message received")),
+                };
+                let ty = msg.get("type").and_then(Value::as_str).unwrap_or_default().to_owned();
+                match (protocol, ty.as_str()) {
+                    (_, "connection_init") => {
+                        if init_seen { break Some(close(4429, "Too many initialisation requests")); }
+                        init_seen = true;
+                        let payload = msg.get("payload").cloned().unwrap_or(Value::Null);
+                        let header = token_from_payload(&payload);
+                        match Auth::from_header(&s.app.auth, header.as_deref()) {
+                            Auth::Caller(c) => {
+                                auth = Some(Auth::Caller(c));
+                                let ack = json!({"type": "connection_ack"});
+                                if sink.send(Message::Text(ack.to_string().into())).await.is_err() { break None; }
+                            }
+                            rejected => {
+                                let why = match rejected { Auth::Rejected(w) => w, _ => "no token in the connection_init payload".into() };
+                                if protocol == Protocol::Legacy {
+                                    let err = json!({"type": "connection_error", "payload": {"message": why, "extensions": {"code": "UNAUTHENTICATED"}}});
+                                    let _ = sink.send(Message::Text(err.to_string().into())).await;
+                                }
+                                break Some(close(4403, "Forbidden"));
+                            }
+                        }
+                    }
+                    (Protocol::TransportWs, "ping") => {
+                        let mut pong = json!({"type": "pong"});
+                        if let Some(p) = msg.get("payload") { pong["payload"] = p.clone(); }
+                        if sink.send(Message::Text(pong.to_string().into())).await.is_err() { break None; }
+                    }
+                    (Protocol::TransportWs, "pong") => {}
+                    (Protocol::TransportWs, "subscribe") | (Protocol::Legacy, "start") => {
+                        let Some(id) = msg.get("id").and_then(Value::as_str).filter(|id| !id.is_empty()).map(str::to_owned) else {
+                            break Some(close(4400, "Invalid message received: subscribe needs an id"));
+                        };
+                        let Some(caller_auth) = auth.clone() else { break Some(close(4401, "Unauthorized")); };
+                        if subs.contains_key(&id) {
+                            break Some(close(4409, &format!("Subscriber for {id} already exists")));
+                        }
+                        let req: Request = match msg.get("payload").cloned().map(serde_json::from_value) {
+                            Some(Ok(r)) => r,
+                            _ => break Some(close(4400, "Invalid message received: subscribe payload is not a GraphQL request")),
+                        };
+                        let schema = s.schema.clone();
+                        let tx = out_tx.clone();
+                        let sub_id = id.clone();
+                        subs.insert(id, tokio::spawn(async move {
+                            run_subscription(schema, req.data(caller_auth), protocol, sub_id, tx).await;
+                        }));
+                    }
+                    (Protocol::TransportWs, "complete") | (Protocol::Legacy, "stop") => {
+                        if let Some(id) = msg.get("id").and_then(Value::as_str)
+                            && let Some(task) = subs.remove(id)
+                        {
+                            task.abort();
+                            if protocol == Protocol::Legacy {
+                                let done = json!({"type": "complete", "id": id});
+                                if sink.send(Message::Text(done.to_string().into())).await.is_err() { break None; }
+                            }
+                        }
+                    }
+                    (Protocol::Legacy, "connection_terminate") => break Some(close(1000, "Normal Closure")),
+                    _ => break Some(close(4400, &format!("Invalid message received: unknown type {ty:?}"))),
+                }
+            }
+        }
+    };
+    for (_, task) in subs {
+        task.abort();
+    }
+    if let Some(frame) = closing {
+        let _ = sink.send(frame).await;
+    }
+    let _ = sink.close().await;
+}
+
+async fn run_subscription(
+    schema: crate::graphql::AppSchema,
+    req: Request,
+    protocol: Protocol,
+    id: String,
+    tx: mpsc::Sender<Outgoing>,
+) {
+    let mut stream = schema.execute_stream(req);
+    let mut first = true;
+    while let Some(resp) = stream.next().await {
+        let request_error = first
+            && resp.data == async_graphql::Value::Null
+            && !resp.errors.is_empty()
+            && resp.errors.iter().all(|e| e.path.is_empty());
+        first = false;
+        let msg = if request_error {
+            let errors = serde_json::to_value(&resp.errors).unwrap_or(Value::Null);
+            let payload = match protocol {
+                Protocol::TransportWs => errors,
+                Protocol::Legacy => json!({"errors": errors}),
+            };
+            let _ = tx.send(Outgoing::Message(json!({"type": "error", "id": id, "payload": payload}))).await;
+            let _ = tx.send(Outgoing::Finished(id)).await;
+            return;
+        } else {
+            json!({"type": protocol.next_type(), "id": id, "payload": serde_json::to_value(&resp).unwrap_or(Value::Null)})
+        };
+        if tx.send(Outgoing::Message(msg)).await.is_err() {
+            return;
+        }
+    }
+    let _ = tx.send(Outgoing::Message(json!({"type": "complete", "id": id}))).await;
+    let _ = tx.send(Outgoing::Finished(id)).await;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn token_locations() {
+        assert_eq!(token_from_payload(&json!({"Authorization": "Bearer a"})).as_deref(), Some("Bearer a"));
+        assert_eq!(token_from_payload(&json!({"headers": {"authorization": "Bearer b"}})).as_deref(), Some("Bearer b"));
+        assert_eq!(token_from_payload(&json!({"token": "c"})).as_deref(), Some("Bearer c"));
+        assert_eq!(token_from_payload(&json!(null)), None);
+    }
+}
