@@ -8,7 +8,9 @@ use crate::{
     app::{Application, BoxError, shutdown_signal},
     auth::{AuthKeys, MANAGE_TENANT_SETTINGS},
     config::{Config, DEFAULT_DATABASE_URL, LogFormat, Secret, parse_duration},
-    db, graphql,
+    db,
+    emulator::{Emulator, EmulatorConfig, Scenario, world::WorldSpec},
+    graphql,
 };
 
 /// Tenant-level Microsoft 365 integration for MSPs, served over GraphQL.
@@ -23,6 +25,10 @@ struct Cli {
 enum Command {
     /// Run the service.
     Serve(Box<Config>),
+    /// Run the service with the built-in Microsoft emulator and a seeded demo account.
+    Demo(crate::demo::DemoArgs),
+    /// Run only the Microsoft emulator (identity platform + Graph).
+    Emulator(EmulatorArgs),
     /// Manage MSP accounts.
     #[command(subcommand)]
     Account(AccountCommand),
@@ -32,6 +38,37 @@ enum Command {
     Schema,
     /// Apply database migrations and exit.
     Migrate(DbArgs),
+}
+
+#[derive(clap::Args)]
+struct EmulatorArgs {
+    /// Address to listen on.
+    #[arg(long, default_value = "127.0.0.1:8081")]
+    bind: std::net::SocketAddr,
+    /// Seed of the generated world.
+    #[arg(long, default_value_t = 42)]
+    seed: u64,
+    /// Customer tenants.
+    #[arg(long, default_value_t = 12)]
+    tenants: usize,
+    /// Users per customer tenant.
+    #[arg(long, default_value_t = 25)]
+    users_per_tenant: usize,
+    /// Latency added to every request, in milliseconds.
+    #[arg(long, default_value_t = 0)]
+    latency_ms: u64,
+    /// A JSON scenario file with knobs (see `emulator::Scenario`).
+    #[arg(long)]
+    scenario: Option<std::path::PathBuf>,
+    /// The shared app's client id.
+    #[arg(long, env = "M365_CLIENT_ID", default_value = "6b1d0b7e-5c3a-4e8e-9a57-2f3c1d0e9a10")]
+    client_id: String,
+    /// The shared app's client secret.
+    #[arg(long, env = "M365_CLIENT_SECRET", hide_env_values = true, default_value = "emulator-client-secret")]
+    client_secret: Secret,
+    /// Exact redirect URIs to accept (repeatable).
+    #[arg(long = "redirect-uri", default_value = "http://127.0.0.1:8080/oauth/m365/callback")]
+    redirect_uris: Vec<String>,
 }
 
 #[derive(clap::Args)]
@@ -124,6 +161,8 @@ async fn run(command: Command) -> Result<(), BoxError> {
             let app = Application::build(*config).await?;
             app.run_until_stopped(shutdown_signal()).await?;
         }
+        Command::Demo(args) => crate::demo::run(args).await?,
+        Command::Emulator(a) => emulator(a).await?,
         Command::Schema => print!("{}", graphql::sdl()),
         Command::Migrate(a) => {
             let conn = db::connect(&a.database_url).await?;
@@ -141,6 +180,27 @@ async fn run(command: Command) -> Result<(), BoxError> {
         }
         Command::Account(cmd) => account(cmd).await?,
     }
+    Ok(())
+}
+
+async fn emulator(a: EmulatorArgs) -> Result<(), BoxError> {
+    init_tracing(LogFormat::Text);
+    let config = EmulatorConfig {
+        spec: WorldSpec { seed: a.seed, tenants: a.tenants, users_per_tenant: a.users_per_tenant },
+        latency: Duration::from_millis(a.latency_ms),
+        client_id: a.client_id,
+        client_secret: a.client_secret.expose().to_owned(),
+        redirect_uris: a.redirect_uris,
+    };
+    let emu = Emulator::spawn(a.bind, config).await?;
+    if let Some(path) = a.scenario {
+        let text = std::fs::read_to_string(&path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+        let scenario: Scenario =
+            serde_json::from_str(&text).map_err(|e| format!("{} is not a scenario: {e}", path.display()))?;
+        emu.state.apply(&scenario)?;
+    }
+    println!("emulator listening on {} ({} tenants x {} users)", emu.base_url(), a.tenants, a.users_per_tenant);
+    shutdown_signal().await;
     Ok(())
 }
 

@@ -3,5 +3,6 @@
 
 mod foundation;
 mod helpers;
+mod microsoft;
 mod schema;
 mod ws;
