@@ -15,7 +15,17 @@ use chrono::{DateTime, Utc};
 use sea_orm::DatabaseConnection;
 use tokio::net::TcpListener;
 
-use crate::{auth::AuthKeys, config::Config, db, graphql, http};
+use crate::{
+    auth::AuthKeys,
+    config::Config,
+    connect::vault::Vault,
+    db, graphql, http,
+    microsoft::{
+        graph::{GraphClient, RetryPolicy},
+        identity::IdentityClient,
+    },
+    sync::{self, SyncService},
+};
 
 /// Boxed error for start-up failures, printed to the operator.
 pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
@@ -48,6 +58,14 @@ pub struct App {
     pub auth: AuthKeys,
     /// Time source.
     pub clock: Clock,
+    /// Refresh-token encryption.
+    pub vault: Vault,
+    /// Microsoft identity platform client.
+    pub identity: IdentityClient,
+    /// Microsoft Graph client.
+    pub graph: GraphClient,
+    /// Sync triggers, workers and progress.
+    pub sync: SyncService,
 }
 
 /// Cheap handle to [`App`].
@@ -71,13 +89,20 @@ pub struct Application {
 impl Application {
     /// Connects and migrates the database, builds the schema and binds the listener
     /// (`BIND_ADDR` may use port 0).
-    pub async fn build(config: Config) -> Result<Self, BoxError> {
+    pub async fn build(mut config: Config) -> Result<Self, BoxError> {
         let Some(jwt_secret) = config.auth_jwt_secret.clone().filter(|s| !s.expose().is_empty()) else {
             return Err(
                 "AUTH_JWT_SECRET is not set: API tokens cannot be verified. Make one with `openssl rand -base64 32`."
                     .into(),
             );
         };
+        let Some(key) = config.token_encryption_key.clone() else {
+            return Err("TOKEN_ENCRYPTION_KEY is not set: Microsoft authorizations are stored encrypted with it. Make one with `openssl rand -base64 32`.".into());
+        };
+        let vault = Vault::new(&key, &config.token_encryption_previous_keys)?;
+        if config.m365_client_id.trim().is_empty() || config.m365_client_secret.expose().is_empty() {
+            return Err("M365_CLIENT_ID and M365_CLIENT_SECRET must be set: they identify the shared multi-tenant app (`demo` runs without them).".into());
+        }
         let db = db::connect(&config.database_url)
             .await
             .map_err(|e| format!("cannot open the database at DATABASE_URL: {e}"))?;
@@ -85,9 +110,32 @@ impl Application {
         let listener = TcpListener::bind(config.bind_addr)
             .await
             .map_err(|e| format!("cannot listen on {}: {e}", config.bind_addr))?;
-        let state = AppState(Arc::new(App { db, auth: AuthKeys::new(&jwt_secret), config, clock: Clock::default() }));
+        if config.public_url.is_none() {
+            // Port 0 binds a random port: the redirect URI must name the real one.
+            let addr = listener.local_addr()?;
+            config.public_url = Some(url::Url::parse(&format!("http://{addr}"))?);
+        }
+        let identity = IdentityClient::new(
+            config.m365_authority_url.clone(),
+            &config.m365_client_id,
+            config.m365_client_secret.clone(),
+            config.redirect_uri(),
+            std::time::Duration::from_secs(30),
+        );
+        let graph = GraphClient::new(config.m365_graph_url.clone(), RetryPolicy::default());
+        let state = AppState(Arc::new(App {
+            db,
+            auth: AuthKeys::new(&jwt_secret),
+            config,
+            clock: Clock::default(),
+            vault,
+            identity,
+            graph,
+            sync: SyncService::default(),
+        }));
         let schema = graphql::build(state.clone());
         let router = http::router(state.clone(), schema);
+        tokio::spawn(sync::schedule::run(state.clone()));
         Ok(Self { listener, router, state })
     }
 

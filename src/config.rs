@@ -108,6 +108,18 @@ pub struct Config {
     #[arg(long, env = "SYNC_INTERVAL", default_value = "6h", value_parser = parse_duration)]
     pub sync_interval: Duration,
 
+    /// Customer tenants synced in parallel.
+    #[arg(long, env = "SYNC_CONCURRENCY", default_value_t = 8)]
+    pub sync_concurrency: usize,
+
+    /// Seconds a sync's lease (its lock) lives without renewal; a dead worker's lock frees after it.
+    #[arg(long, env = "SYNC_LEASE_SECS", default_value_t = 60)]
+    pub sync_lease_secs: u64,
+
+    /// Earlier encryption keys, comma-separated, still accepted for reading stored tokens.
+    #[arg(long, env = "TOKEN_ENCRYPTION_PREVIOUS_KEYS", hide_env_values = true, value_delimiter = ',')]
+    pub token_encryption_previous_keys: Vec<Secret>,
+
     /// Maximum request body size in bytes.
     #[arg(long, env = "BODY_LIMIT_BYTES", default_value_t = 1024 * 1024)]
     pub body_limit_bytes: usize,
@@ -162,6 +174,11 @@ impl Config {
         self.public_url
             .clone()
             .unwrap_or_else(|| Url::parse(&format!("http://{}", self.bind_addr)).expect("a socket address makes a URL"))
+    }
+
+    /// The sync lease length.
+    pub fn sync_lease(&self) -> Duration {
+        Duration::from_secs(self.sync_lease_secs.max(1))
     }
 
     /// The OAuth redirect URI registered on the shared app.

@@ -14,6 +14,8 @@ pub mod auth;
 pub mod cli;
 pub mod clients;
 pub mod config;
+pub mod connect;
+pub mod contacts;
 pub mod db;
 pub mod demo;
 pub mod emulator;

@@ -24,6 +24,8 @@ pub struct Model {
     /// Last manual sync trigger, for the cooldown.
     pub last_manual_sync_at: Option<DateTimeUtc>,
     pub updated_at: DateTimeUtc,
+    /// When the next scheduled sync is due.
+    pub next_sync_at: Option<DateTimeUtc>,
 }
 
 // Hand-written so that the encrypted token never reaches a log line either.

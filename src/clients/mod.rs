@@ -6,7 +6,7 @@ pub mod validate;
 use std::collections::{HashMap, HashSet};
 
 use entity::{client, contact};
-use sea_orm::{DatabaseConnection, TransactionTrait};
+use sea_orm::DatabaseConnection;
 
 use crate::{
     db,
@@ -88,7 +88,7 @@ pub async fn upsert_clients(
         }
         clean.push(db::clients::ClientRow { source, external_id, name, domains: dedupe(domains) });
     }
-    let txn = db.begin().await?;
+    let txn = crate::db::write_txn(db).await?;
     let rows = db::clients::upsert_clients(&txn, account_id, &clean).await?;
     txn.commit().await?;
     Ok(rows)
@@ -131,7 +131,7 @@ pub async fn upsert_contacts(
         clean.push((i, source, external_id, client_external_id, name, dedupe(emails)));
     }
     let wanted: Vec<(String, String)> = clean.iter().map(|c| (c.1.clone(), c.3.clone())).collect();
-    let txn = db.begin().await?;
+    let txn = crate::db::write_txn(db).await?;
     let clients: HashMap<(String, String), i64> = db::clients::client_ids_by_key(&txn, account_id, &wanted).await?;
     let mut rows = Vec::with_capacity(clean.len());
     for (i, source, external_id, client_external_id, name, emails) in clean {

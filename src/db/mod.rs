@@ -5,27 +5,45 @@ pub mod accounts;
 pub mod clients;
 pub mod connections;
 pub mod sync_runs;
+pub mod tenants;
+pub mod users;
 
 use std::time::Duration;
 
 use migration::{Migrator, MigratorTrait};
-use sea_orm::{ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DbBackend, DbErr};
+use sea_orm::{
+    ConnectOptions, Database, DatabaseConnection, DatabaseTransaction, DbErr, SqliteTransactionMode,
+    TransactionOptions, TransactionTrait,
+};
 
 /// Connects (creating an SQLite file if needed) and tunes the connection for the backend.
 pub async fn connect(url: &str) -> Result<DatabaseConnection, DbErr> {
     let mut opts = ConnectOptions::new(url.to_owned());
     opts.sqlx_logging(false).connect_timeout(Duration::from_secs(10)).acquire_timeout(Duration::from_secs(30));
     if url.starts_with("sqlite") {
-        // SQLite allows one writer; a small pool and WAL keep readers off the writer's back.
-        opts.max_connections(4).min_connections(1);
+        // SQLite allows one writer: WAL lets readers go on beside it, and writers wait for the
+        // lock (busy timeout) instead of failing.
+        opts.max_connections(4).min_connections(1).map_sqlx_sqlite_opts(|o| {
+            o.journal_mode(sea_orm::sqlx::sqlite::SqliteJournalMode::Wal)
+                .busy_timeout(Duration::from_secs(30))
+                .foreign_keys(true)
+                .synchronous(sea_orm::sqlx::sqlite::SqliteSynchronous::Normal)
+        });
     } else {
         opts.max_connections(16);
     }
-    let db = Database::connect(opts).await?;
-    if db.get_database_backend() == DbBackend::Sqlite {
-        db.execute_unprepared("PRAGMA journal_mode=WAL; PRAGMA busy_timeout=10000; PRAGMA foreign_keys=ON;").await?;
-    }
-    Ok(db)
+    Database::connect(opts).await
+}
+
+/// Begins a transaction that will write. On SQLite it takes the write lock at `BEGIN`
+/// (IMMEDIATE), so two writers queue instead of one failing on a lock upgrade.
+pub async fn write_txn(db: &DatabaseConnection) -> Result<DatabaseTransaction, DbErr> {
+    db.begin_with_options(TransactionOptions {
+        isolation_level: None,
+        access_mode: None,
+        sqlite_transaction_mode: Some(SqliteTransactionMode::Immediate),
+    })
+    .await
 }
 
 /// Applies every pending migration.

@@ -41,3 +41,126 @@ pub async fn page(
     };
     Ok((q.order_by_desc(sync_run::Column::Id).limit(limit).all(db).await?, total))
 }
+
+use chrono::{DateTime, Utc};
+use entity::types::TenantResults;
+use sea_orm::{ActiveModelTrait, Set, SqlErr, sea_query::Expr};
+
+/// Fails the account's active runs whose lease expired (their worker died), so the lock frees.
+pub async fn expire_dead(db: &impl ConnectionTrait, account_id: Option<i64>, now: DateTime<Utc>) -> Result<u64, DbErr> {
+    let mut q = sync_run::Entity::update_many()
+        .col_expr(sync_run::Column::Status, Expr::value("failed"))
+        .col_expr(
+            sync_run::Column::Error,
+            Expr::value("The sync worker stopped responding; its lock expired and was released."),
+        )
+        .col_expr(sync_run::Column::FinishedAt, Expr::value(now))
+        .filter(sync_run::Column::Status.is_in(ACTIVE))
+        .filter(sync_run::Column::LeaseExpiresAt.lt(now));
+    if let Some(a) = account_id {
+        q = q.filter(sync_run::Column::AccountId.eq(a));
+    }
+    Ok(q.exec(db).await?.rows_affected)
+}
+
+/// Claims the account's sync lock by inserting a running run with a lease. `None` when another
+/// run is active (the partial unique index refuses the insert, in any process).
+pub async fn claim(
+    db: &impl ConnectionTrait,
+    account_id: i64,
+    trigger: &str,
+    by: Option<&str>,
+    worker: &str,
+    now: DateTime<Utc>,
+    lease_until: DateTime<Utc>,
+) -> Result<Option<sync_run::Model>, DbErr> {
+    let res = sync_run::ActiveModel {
+        account_id: Set(account_id),
+        trigger: Set(trigger.to_owned()),
+        status: Set("running".into()),
+        phase: Set(Some("starting".into())),
+        current_tenant: Set(None),
+        tenants_total: Set(0),
+        tenants_done: Set(0),
+        tenants_failed: Set(0),
+        users_synced: Set(0),
+        error: Set(None),
+        tenant_results: Set(TenantResults::default()),
+        lease_owner: Set(Some(worker.to_owned())),
+        lease_expires_at: Set(Some(lease_until)),
+        created_by: Set(by.map(str::to_owned)),
+        created_at: Set(now),
+        started_at: Set(Some(now)),
+        finished_at: Set(None),
+        ..Default::default()
+    }
+    .insert(db)
+    .await;
+    match res {
+        Ok(m) => Ok(Some(m)),
+        Err(e) if matches!(e.sql_err(), Some(SqlErr::UniqueConstraintViolation(_))) => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
+/// Renews the lease of run `id` held by `worker`; false when the lease was lost (expired and
+/// taken over, or the run was cancelled). Inside a transaction this is also the fence that
+/// every write of the worker passes first.
+pub async fn renew(
+    db: &impl ConnectionTrait,
+    id: i64,
+    worker: &str,
+    lease_until: DateTime<Utc>,
+) -> Result<bool, DbErr> {
+    let res = sync_run::Entity::update_many()
+        .col_expr(sync_run::Column::LeaseExpiresAt, Expr::value(lease_until))
+        .filter(sync_run::Column::Id.eq(id))
+        .filter(sync_run::Column::Status.eq("running"))
+        .filter(sync_run::Column::LeaseOwner.eq(worker))
+        .exec(db)
+        .await?;
+    Ok(res.rows_affected == 1)
+}
+
+/// Writes a run's progress, fenced by its lease; `None` when the lease was lost.
+pub async fn save_progress(
+    db: &impl ConnectionTrait,
+    m: &sync_run::Model,
+    worker: &str,
+) -> Result<Option<sync_run::Model>, DbErr> {
+    let res = sync_run::Entity::update_many()
+        .col_expr(sync_run::Column::Status, Expr::value(m.status.clone()))
+        .col_expr(sync_run::Column::Phase, Expr::value(m.phase.clone()))
+        .col_expr(sync_run::Column::CurrentTenant, Expr::value(m.current_tenant.clone()))
+        .col_expr(sync_run::Column::TenantsTotal, Expr::value(m.tenants_total))
+        .col_expr(sync_run::Column::TenantsDone, Expr::value(m.tenants_done))
+        .col_expr(sync_run::Column::TenantsFailed, Expr::value(m.tenants_failed))
+        .col_expr(sync_run::Column::UsersSynced, Expr::value(m.users_synced))
+        .col_expr(sync_run::Column::Error, Expr::value(m.error.clone()))
+        .col_expr(
+            sync_run::Column::TenantResults,
+            Expr::value(serde_json::to_value(&m.tenant_results.0).unwrap_or_default()),
+        )
+        .col_expr(sync_run::Column::FinishedAt, Expr::value(m.finished_at))
+        .col_expr(sync_run::Column::LeaseExpiresAt, Expr::value(m.lease_expires_at))
+        .filter(sync_run::Column::Id.eq(m.id))
+        .filter(sync_run::Column::Status.eq("running"))
+        .filter(sync_run::Column::LeaseOwner.eq(worker))
+        .exec(db)
+        .await?;
+    Ok((res.rows_affected == 1).then(|| m.clone()))
+}
+
+/// One run of the account.
+pub async fn get(db: &impl ConnectionTrait, account_id: i64, id: i64) -> Result<Option<sync_run::Model>, DbErr> {
+    sync_run::Entity::find_by_id(id).filter(sync_run::Column::AccountId.eq(account_id)).one(db).await
+}
+
+/// The account's latest run (active or not).
+pub async fn latest(db: &impl ConnectionTrait, account_id: i64) -> Result<Option<sync_run::Model>, DbErr> {
+    sync_run::Entity::find()
+        .filter(sync_run::Column::AccountId.eq(account_id))
+        .order_by_desc(sync_run::Column::Id)
+        .one(db)
+        .await
+}

@@ -6,9 +6,10 @@ pub mod limits;
 pub mod loaders;
 pub mod mutation;
 pub mod query;
+pub mod subscription;
 pub mod types;
 
-use async_graphql::{Context, EmptySubscription, Schema, SchemaBuilder};
+use async_graphql::{Context, Schema, SchemaBuilder};
 
 use crate::{
     app::AppState,
@@ -19,20 +20,21 @@ use crate::{
 };
 
 /// The schema type served at `/graphql`.
-pub type AppSchema = Schema<query::Query, mutation::Mutation, EmptySubscription>;
+pub type AppSchema = Schema<query::Query, mutation::Mutation, subscription::Subscription>;
 
 /// The schema with its limits, without runtime data.
-pub fn schema_builder(config: &Config) -> SchemaBuilder<query::Query, mutation::Mutation, EmptySubscription> {
-    let mut b = Schema::build(query::Query::default(), mutation::Mutation::default(), EmptySubscription)
-        .limit_depth(config.graphql_max_depth)
-        .limit_complexity(config.graphql_max_complexity)
-        .limit_recursive_depth(64)
-        .limit_directives(config.graphql_max_directives)
-        .extension(limits::DocumentLimits {
-            max_aliases: config.graphql_max_aliases,
-            max_root_fields: config.graphql_max_root_fields,
-            max_directives: config.graphql_max_directives,
-        });
+pub fn schema_builder(config: &Config) -> SchemaBuilder<query::Query, mutation::Mutation, subscription::Subscription> {
+    let mut b =
+        Schema::build(query::Query::default(), mutation::Mutation::default(), subscription::Subscription::default())
+            .limit_depth(config.graphql_max_depth)
+            .limit_complexity(config.graphql_max_complexity)
+            .limit_recursive_depth(64)
+            .limit_directives(config.graphql_max_directives)
+            .extension(limits::DocumentLimits {
+                max_aliases: config.graphql_max_aliases,
+                max_root_fields: config.graphql_max_root_fields,
+                max_directives: config.graphql_max_directives,
+            });
     if !config.graphql_introspection {
         b = b.disable_introspection();
     }

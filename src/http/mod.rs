@@ -1,5 +1,6 @@
 //! HTTP: the axum router, GraphQL over HTTP and WebSocket, health, request ids and tracing.
 
+pub mod callback;
 pub mod graphql;
 pub mod ws;
 
@@ -34,6 +35,7 @@ pub fn router(app: AppState, schema: AppSchema) -> Router {
     Router::new()
         .route("/graphql", get(graphql::get_handler).post(graphql::post_handler))
         .route("/graphql/ws", get(ws::handler))
+        .route("/oauth/m365/callback", get(callback::handler))
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(readyz))
         .with_state(state)

@@ -1,7 +1,27 @@
-//! Syncing Microsoft 365 data: the status the tab shows, the guards on triggers, and (as the
-//! engine lands) the steps, the lease lock and the progress hub.
+//! Syncing Microsoft 365 data: triggers and their guards (cooldown, the lease lock), the status
+//! the tab shows, the engine's steps ([`engine`]), MFA rules ([`mfa`]), the progress hub
+//! ([`hub`]) and the schedule ([`schedule`]).
+//!
+//! The lock is a lease on the sync run: claiming inserts a running run, and a partial unique
+//! index allows one active run per account, in any number of processes. The worker renews the
+//! lease while it lives; a dead worker's lease runs out and the next claim marks its run failed.
+//! Every write of a worker first renews the lease inside its transaction (the fence), so a worker
+//! that lost its lease cannot write.
 
-use std::time::Duration;
+pub mod engine;
+pub mod hub;
+pub mod mfa;
+pub mod schedule;
+
+use std::{collections::HashMap, sync::Mutex, time::Duration};
+
+use entity::sync_run;
+use tokio::sync::watch;
+
+use crate::{
+    app::AppState,
+    error::{AppError, AppResult},
+};
 
 use chrono::{DateTime, Utc};
 use sea_orm::ConnectionTrait;
@@ -39,10 +59,7 @@ pub async fn status(
         None => SyncState::Idle,
     };
     let next_scheduled_at = match (&conn, interval.is_zero()) {
-        (Some(c), false) if c.status == "connected" => {
-            let base = last.as_ref().map(|r| r.created_at).unwrap_or(c.connected_at);
-            Some(base + chrono::Duration::from_std(interval).unwrap_or(chrono::Duration::hours(6)))
-        }
+        (Some(c), false) if c.status == "connected" => c.next_sync_at,
         _ => None,
     };
     Ok(SyncStatus {
@@ -52,6 +69,93 @@ pub async fn status(
         last_run: last.map(SyncRun::from),
         next_scheduled_at,
     })
+}
+
+/// What started a run (stored text).
+pub mod trigger {
+    /// Trigger Sync.
+    pub const MANUAL: &str = "manual";
+    /// The schedule.
+    pub const SCHEDULED: &str = "scheduled";
+    /// Right after connecting.
+    pub const INITIAL: &str = "initial";
+}
+
+/// Starts and stops syncs; owns the progress hub.
+pub struct SyncService {
+    /// Progress of every run, per account.
+    pub hub: hub::Hub,
+    /// This process's worker id (lease owner).
+    pub worker_id: String,
+    cancels: Mutex<HashMap<i64, watch::Sender<bool>>>,
+}
+
+impl Default for SyncService {
+    fn default() -> Self {
+        Self {
+            hub: hub::Hub::default(),
+            worker_id: format!("worker-{}", uuid::Uuid::new_v4()),
+            cancels: Mutex::default(),
+        }
+    }
+}
+
+impl SyncService {
+    /// Starts a sync of the account: `NOT_CONNECTED`, `M365_AUTHORIZATION_REVOKED`,
+    /// `SYNC_ALREADY_RUNNING` (a live lease), or for manual triggers `SYNC_COOLDOWN`.
+    pub async fn trigger(
+        &self,
+        app: &AppState,
+        account_id: i64,
+        kind: &str,
+        by: Option<&str>,
+    ) -> AppResult<sync_run::Model> {
+        let db = &app.db;
+        let now = app.clock.now();
+        let conn = db::connections::get(db, account_id).await?.ok_or(AppError::NotConnected)?;
+        if conn.status != "connected" {
+            return Err(AppError::AuthorizationRevoked);
+        }
+        db::sync_runs::expire_dead(db, Some(account_id), now).await?;
+        if db::sync_runs::current(db, account_id).await?.is_some() {
+            return Err(AppError::SyncAlreadyRunning);
+        }
+        if kind == trigger::MANUAL {
+            let cooldown = chrono::Duration::from_std(MANUAL_COOLDOWN).expect("30 s");
+            if !db::connections::take_manual_slot(db, conn.id, now, cooldown).await? {
+                let last = db::connections::get(db, account_id).await?.and_then(|c| c.last_manual_sync_at);
+                return Err(AppError::SyncCooldown { retry_after_seconds: cooldown_remaining(last, now).max(1) });
+            }
+        }
+        let lease_until =
+            now + chrono::Duration::from_std(app.config.sync_lease()).unwrap_or(chrono::Duration::seconds(60));
+        let run = db::sync_runs::claim(db, account_id, kind, by, &self.worker_id, now, lease_until)
+            .await?
+            .ok_or(AppError::SyncAlreadyRunning)?;
+        self.hub.publish(&run);
+        let (tx, rx) = watch::channel(false);
+        self.cancels.lock().unwrap_or_else(|p| p.into_inner()).insert(account_id, tx);
+        tracing::info!(account_id, run_id = run.id, trigger = kind, "sync started");
+        tokio::spawn(engine::execute(app.clone(), run.clone(), conn, rx));
+        Ok(run)
+    }
+
+    /// After a connect: the first sync. Failures are logged (the connect itself succeeded).
+    pub async fn connected(&self, app: &AppState, account_id: i64) {
+        if let Err(e) = self.trigger(app, account_id, trigger::INITIAL, None).await {
+            tracing::warn!(account_id, error = %e, "the first sync after connecting did not start");
+        }
+    }
+
+    /// After a disconnect: stops this process's worker at once and tells subscribers.
+    pub async fn disconnected(&self, app: &AppState, account_id: i64) {
+        if let Some(tx) = self.cancels.lock().unwrap_or_else(|p| p.into_inner()).remove(&account_id) {
+            let _ = tx.send(true);
+        }
+        if let Ok(Some(run)) = db::sync_runs::latest(&app.db, account_id).await {
+            self.hub.publish(&run);
+        }
+    }
 }
 
 #[cfg(test)]

@@ -5,11 +5,13 @@ use std::{
     time::Duration,
 };
 
+use base64::Engine;
 use m365_integration::{
     app::{AppState, Application},
     auth::{AuthKeys, MANAGE_TENANT_SETTINGS},
     config::{Config, Secret},
     db,
+    emulator::{AuthorizeMode, Emulator, EmulatorConfig, world::WorldSpec},
 };
 use sea_orm::{ConnectionTrait, Database};
 use serde_json::{Value, json};
@@ -20,6 +22,7 @@ pub struct TestApp {
     pub addr: std::net::SocketAddr,
     pub state: AppState,
     pub http: reqwest::Client,
+    pub emu: Emulator,
     _dir: tempfile::TempDir,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
 }
@@ -60,21 +63,97 @@ impl TestApp {
     }
 
     pub async fn spawn_with(tweak: impl FnOnce(&mut Config)) -> Self {
+        Self::spawn_world(WorldSpec { seed: 7, tenants: 4, users_per_tenant: 6 }, tweak).await
+    }
+
+    /// The app against an emulator generating `spec`.
+    pub async fn spawn_world(spec: WorldSpec, tweak: impl FnOnce(&mut Config)) -> Self {
         let dir = tempfile::tempdir().unwrap();
+        let database_url = fresh_database_url(dir.path()).await;
+        Self::spawn_on(database_url, spec, tweak, dir).await
+    }
+
+    /// The app on a given database (two apps may share one).
+    pub async fn spawn_on(
+        database_url: String,
+        spec: WorldSpec,
+        tweak: impl FnOnce(&mut Config),
+        dir: tempfile::TempDir,
+    ) -> Self {
+        let _ = tracing_subscriber::fmt()
+            .with_test_writer()
+            .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()))
+            .try_init();
+        let emu_config = EmulatorConfig { spec, ..EmulatorConfig::default() };
+        let emu = Emulator::spawn("127.0.0.1:0".parse().unwrap(), emu_config.clone()).await.unwrap();
+        let emu_url = url::Url::parse(&emu.base_url()).unwrap();
         let mut config = Config::defaults();
         config.bind_addr = "127.0.0.1:0".parse().unwrap();
-        config.database_url = fresh_database_url(dir.path()).await;
+        config.database_url = database_url;
         config.auth_jwt_secret = Some(Secret::new(JWT_SECRET));
+        config.token_encryption_key = Some(Secret::new(base64::engine::general_purpose::STANDARD.encode([7u8; 32])));
+        config.m365_client_id = emu_config.client_id.clone();
+        config.m365_client_secret = Secret::new(emu_config.client_secret.clone());
+        config.m365_authority_url = emu_url.clone();
+        config.m365_graph_url = emu_url;
         config.sync_interval = Duration::ZERO;
         tweak(&mut config);
         let app = Application::build(config).await.expect("app builds");
         let addr = app.local_addr();
         let state = app.state();
+        emu.state.add_redirect_uri(state.config.redirect_uri().as_str());
+        emu.state.set_authorize(AuthorizeMode::AutoAccept { user: "admin".into() });
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
         tokio::spawn(app.run_until_stopped(async move {
             let _ = rx.await;
         }));
-        Self { addr, state, http: reqwest::Client::new(), _dir: dir, stop: Some(tx) }
+        Self { addr, state, http: reqwest::Client::new(), emu, _dir: dir, stop: Some(tx) }
+    }
+
+    /// Clicks Connect M365 and follows the browser through Microsoft (the emulator answers as
+    /// its authorize mode says) back to our callback. Returns the callback's response.
+    pub async fn browser_connect(&self, token: &str) -> reqwest::Response {
+        let body = self.gql(Some(token), "mutation { connectM365 { authorizationUrl expiresAt } }", json!({})).await;
+        let url = data(body)["connectM365"]["authorizationUrl"].as_str().unwrap().to_owned();
+        self.follow_to_callback(&url).await
+    }
+
+    /// Follows an authorization URL to the callback and returns the callback's response.
+    pub async fn follow_to_callback(&self, authorization_url: &str) -> reqwest::Response {
+        let browser = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
+        let r = browser.get(authorization_url).send().await.unwrap();
+        let location = r
+            .headers()
+            .get("location")
+            .unwrap_or_else(|| panic!("authorize redirects, got {}", r.status()))
+            .to_str()
+            .unwrap()
+            .to_owned();
+        assert!(location.contains("/oauth/m365/callback"), "{location}");
+        browser.get(location).send().await.unwrap()
+    }
+
+    /// Waits until no sync is queued or running; returns `m365Integration.sync`.
+    pub async fn wait_idle(&self, token: &str) -> Value {
+        let q = "{ m365Integration { sync { state lastRun { id status phase error tenantsTotal tenantsDone tenantsFailed usersSynced tenantResults { tenantId displayName outcome errorCode error remediation usersSynced } } } } }";
+        let deadline = std::time::Instant::now() + Duration::from_secs(60);
+        loop {
+            let d = data(self.gql(Some(token), q, json!({})).await);
+            let sync = d["m365Integration"]["sync"].clone();
+            if sync["state"] == "IDLE" && !sync["lastRun"].is_null() {
+                return sync;
+            }
+            assert!(std::time::Instant::now() < deadline, "sync did not finish: {sync}");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// Connects (Global Administrator accepts) and waits for the first sync.
+    pub async fn connected(&self, account: i64) -> Value {
+        let t = self.admin_token(account);
+        let r = self.browser_connect(&t).await;
+        assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
+        self.wait_idle(&t).await
     }
 
     pub fn url(&self, path: &str) -> String {

@@ -254,3 +254,50 @@ connection!(
     "A page of sync runs, newest first.",
     "A sync run with its cursor."
 );
+
+/// Where to send the browser to approve the connection.
+#[derive(Clone, Debug, SimpleObject)]
+pub struct ConnectM365Payload {
+    /// Microsoft's sign-in and consent page; open it in the browser. A Global Administrator must
+    /// approve; Microsoft then redirects to `/oauth/m365/callback`.
+    pub authorization_url: String,
+    /// When the one-time state in the URL expires (15 minutes); after it the callback answers
+    /// "Your session has expired. Please try connecting again."
+    pub expires_at: DateTime<Utc>,
+}
+
+/// What a disconnect removed. Clients and contacts (the MSP's own data) are kept.
+#[derive(Clone, Debug, SimpleObject)]
+pub struct DisconnectM365Payload {
+    /// Synced user records removed.
+    pub users: i32,
+    /// License records (subscribed SKUs) removed.
+    pub licenses: i32,
+    /// User license assignments removed.
+    pub license_assignments: i32,
+    /// Discovered tenants removed.
+    pub tenants: i32,
+    /// Tenant-to-client mappings removed.
+    pub mappings: i32,
+    /// Pending connect attempts discarded.
+    pub connect_states: i32,
+    /// Whether a stored authorization was removed.
+    pub authorization_removed: bool,
+    /// Running syncs stopped.
+    pub syncs_cancelled: i32,
+}
+
+impl From<crate::db::connections::Removed> for DisconnectM365Payload {
+    fn from(r: crate::db::connections::Removed) -> Self {
+        Self {
+            users: r.users as i32,
+            licenses: r.licenses as i32,
+            license_assignments: r.license_assignments as i32,
+            tenants: r.tenants as i32,
+            mappings: r.mappings as i32,
+            connect_states: r.connect_states as i32,
+            authorization_removed: r.authorization,
+            syncs_cancelled: r.cancelled_runs as i32,
+        }
+    }
+}

@@ -1,0 +1,273 @@
+//! Queries on `m365_user`, `m365_license` and `m365_user_license`: the batched per-tenant
+//! writes of a sync (no round trip per user) and the reads behind the API.
+
+use std::collections::HashMap;
+
+use chrono::{DateTime, Utc};
+use entity::{m365_license, m365_user, m365_user_license, types::StringList};
+use sea_orm::{
+    ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QuerySelect, Set,
+    sea_query::{Expr, OnConflict},
+};
+
+/// A user as the sync writes it.
+#[derive(Clone, Debug)]
+pub struct UserRow {
+    pub object_id: String,
+    pub display_name: Option<String>,
+    pub user_principal_name: String,
+    pub mail: Option<String>,
+    pub aliases: Vec<String>,
+    pub account_enabled: bool,
+    pub user_type: Option<String>,
+    pub is_admin: Option<bool>,
+    pub sku_ids: Vec<String>,
+    pub mfa_status: &'static str,
+    pub mfa_methods: Vec<String>,
+    pub mfa_source: Option<&'static str>,
+    pub mfa_unavailable_reason: Option<String>,
+    pub contact_id: Option<i64>,
+    pub contact_match: Option<String>,
+}
+
+/// A subscribed SKU as the sync writes it.
+#[derive(Clone, Debug)]
+pub struct LicenseRow {
+    pub sku_id: String,
+    pub sku_part_number: String,
+    pub capability_status: String,
+    pub enabled_units: i64,
+    pub consumed_units: i64,
+    pub suspended_units: i64,
+    pub warning_units: i64,
+}
+
+/// Rows per INSERT: 21 columns × 400 stays well inside SQLite's bound-parameter limit.
+const CHUNK: usize = 400;
+
+/// Writes a tenant's complete user listing: upserts every user (stamped `synced_at = now`),
+/// then removes the tenant's users the listing no longer has. Call only with a complete listing.
+pub async fn replace_users(
+    db: &impl ConnectionTrait,
+    account_id: i64,
+    tenant_row: i64,
+    users: &[UserRow],
+    now: DateTime<Utc>,
+) -> Result<u64, DbErr> {
+    for chunk in users.chunks(CHUNK) {
+        let rows = chunk.iter().map(|u| m365_user::ActiveModel {
+            account_id: Set(account_id),
+            tenant_id: Set(tenant_row),
+            object_id: Set(u.object_id.clone()),
+            display_name: Set(u.display_name.clone()),
+            user_principal_name: Set(u.user_principal_name.clone()),
+            mail: Set(u.mail.clone()),
+            aliases: Set(StringList(u.aliases.clone())),
+            account_enabled: Set(u.account_enabled),
+            user_type: Set(u.user_type.clone()),
+            is_admin: Set(u.is_admin),
+            is_licensed: Set(!u.sku_ids.is_empty()),
+            mfa_status: Set(u.mfa_status.to_owned()),
+            mfa_methods: Set(StringList(u.mfa_methods.clone())),
+            mfa_source: Set(u.mfa_source.map(str::to_owned)),
+            mfa_checked_at: Set(Some(now)),
+            mfa_unavailable_reason: Set(u.mfa_unavailable_reason.clone()),
+            contact_id: Set(u.contact_id),
+            contact_match: Set(u.contact_match.clone()),
+            synced_at: Set(now),
+            ..Default::default()
+        });
+        m365_user::Entity::insert_many(rows)
+            .on_conflict(
+                OnConflict::columns([m365_user::Column::TenantId, m365_user::Column::ObjectId])
+                    .update_columns([
+                        m365_user::Column::DisplayName,
+                        m365_user::Column::UserPrincipalName,
+                        m365_user::Column::Mail,
+                        m365_user::Column::Aliases,
+                        m365_user::Column::AccountEnabled,
+                        m365_user::Column::UserType,
+                        m365_user::Column::IsAdmin,
+                        m365_user::Column::IsLicensed,
+                        m365_user::Column::MfaStatus,
+                        m365_user::Column::MfaMethods,
+                        m365_user::Column::MfaSource,
+                        m365_user::Column::MfaCheckedAt,
+                        m365_user::Column::MfaUnavailableReason,
+                        m365_user::Column::ContactId,
+                        m365_user::Column::ContactMatch,
+                        m365_user::Column::SyncedAt,
+                    ])
+                    .to_owned(),
+            )
+            .exec_without_returning(db)
+            .await?;
+    }
+    let gone: Vec<i64> = m365_user::Entity::find()
+        .select_only()
+        .column(m365_user::Column::Id)
+        .filter(m365_user::Column::TenantId.eq(tenant_row))
+        .filter(m365_user::Column::SyncedAt.lt(now))
+        .into_tuple()
+        .all(db)
+        .await?;
+    for chunk in gone.chunks(CHUNK) {
+        m365_user_license::Entity::delete_many()
+            .filter(m365_user_license::Column::UserId.is_in(chunk.iter().copied()))
+            .exec(db)
+            .await?;
+        m365_user::Entity::delete_many().filter(m365_user::Column::Id.is_in(chunk.iter().copied())).exec(db).await?;
+    }
+    Ok(gone.len() as u64)
+}
+
+/// Replaces the tenant's license assignments with the users' current `assignedLicenses`.
+pub async fn replace_assignments(
+    db: &impl ConnectionTrait,
+    account_id: i64,
+    tenant_row: i64,
+    users: &[UserRow],
+) -> Result<(), DbErr> {
+    let ids: HashMap<String, i64> = m365_user::Entity::find()
+        .select_only()
+        .columns([m365_user::Column::ObjectId, m365_user::Column::Id])
+        .filter(m365_user::Column::TenantId.eq(tenant_row))
+        .into_tuple::<(String, i64)>()
+        .all(db)
+        .await?
+        .into_iter()
+        .collect();
+    m365_user_license::Entity::delete_many()
+        .filter(m365_user_license::Column::TenantId.eq(tenant_row))
+        .exec(db)
+        .await?;
+    let pairs: Vec<(i64, &str)> = users
+        .iter()
+        .filter_map(|u| ids.get(&u.object_id).map(|id| (*id, u)))
+        .flat_map(|(id, u)| {
+            let mut skus: Vec<&str> = u.sku_ids.iter().map(String::as_str).collect();
+            skus.sort_unstable();
+            skus.dedup();
+            skus.into_iter().map(move |s| (id, s))
+        })
+        .collect();
+    for chunk in pairs.chunks(CHUNK * 4) {
+        let rows = chunk.iter().map(|(user_id, sku)| m365_user_license::ActiveModel {
+            account_id: Set(account_id),
+            tenant_id: Set(tenant_row),
+            user_id: Set(*user_id),
+            sku_id: Set((*sku).to_owned()),
+            ..Default::default()
+        });
+        m365_user_license::Entity::insert_many(rows).exec_without_returning(db).await?;
+    }
+    Ok(())
+}
+
+/// Replaces the tenant's subscribed SKUs.
+pub async fn replace_licenses(
+    db: &impl ConnectionTrait,
+    account_id: i64,
+    tenant_row: i64,
+    licenses: &[LicenseRow],
+    now: DateTime<Utc>,
+) -> Result<(), DbErr> {
+    for chunk in licenses.chunks(CHUNK) {
+        let rows = chunk.iter().map(|l| m365_license::ActiveModel {
+            account_id: Set(account_id),
+            tenant_id: Set(tenant_row),
+            sku_id: Set(l.sku_id.clone()),
+            sku_part_number: Set(l.sku_part_number.clone()),
+            capability_status: Set(l.capability_status.clone()),
+            enabled_units: Set(l.enabled_units),
+            consumed_units: Set(l.consumed_units),
+            suspended_units: Set(l.suspended_units),
+            warning_units: Set(l.warning_units),
+            synced_at: Set(now),
+            ..Default::default()
+        });
+        m365_license::Entity::insert_many(rows)
+            .on_conflict(
+                OnConflict::columns([m365_license::Column::TenantId, m365_license::Column::SkuId])
+                    .update_columns([
+                        m365_license::Column::SkuPartNumber,
+                        m365_license::Column::CapabilityStatus,
+                        m365_license::Column::EnabledUnits,
+                        m365_license::Column::ConsumedUnits,
+                        m365_license::Column::SuspendedUnits,
+                        m365_license::Column::WarningUnits,
+                        m365_license::Column::SyncedAt,
+                    ])
+                    .to_owned(),
+            )
+            .exec_without_returning(db)
+            .await?;
+    }
+    m365_license::Entity::delete_many()
+        .filter(m365_license::Column::TenantId.eq(tenant_row))
+        .filter(m365_license::Column::SyncedAt.lt(now))
+        .exec(db)
+        .await?;
+    Ok(())
+}
+
+/// A user's addresses and current contact link.
+#[derive(Debug, sea_orm::FromQueryResult)]
+pub struct UserLink {
+    pub id: i64,
+    pub mail: Option<String>,
+    #[sea_orm(from_col = "user_principal_name")]
+    pub upn: String,
+    pub aliases: StringList,
+    pub contact_id: Option<i64>,
+    pub contact_match: Option<String>,
+}
+
+/// Every user of a tenant with addresses and current link.
+pub async fn links_of_tenant(db: &impl ConnectionTrait, tenant_row: i64) -> Result<Vec<UserLink>, DbErr> {
+    m365_user::Entity::find()
+        .select_only()
+        .columns([
+            m365_user::Column::Id,
+            m365_user::Column::Mail,
+            m365_user::Column::UserPrincipalName,
+            m365_user::Column::Aliases,
+            m365_user::Column::ContactId,
+            m365_user::Column::ContactMatch,
+        ])
+        .filter(m365_user::Column::TenantId.eq(tenant_row))
+        .into_model::<UserLink>()
+        .all(db)
+        .await
+}
+
+/// Sets users' contact links `(user id, contact id, how)`, many rows per statement (CASE).
+pub async fn set_links(db: &impl ConnectionTrait, links: &[(i64, Option<i64>, Option<String>)]) -> Result<(), DbErr> {
+    use sea_orm::sea_query::{CaseStatement, SimpleExpr};
+    for chunk in links.chunks(200) {
+        let mut contact = CaseStatement::new();
+        let mut how = CaseStatement::new();
+        for (user, c, h) in chunk {
+            contact = contact.case(m365_user::Column::Id.eq(*user), SimpleExpr::from(Expr::value(*c)));
+            how = how.case(m365_user::Column::Id.eq(*user), SimpleExpr::from(Expr::value(h.clone())));
+        }
+        m365_user::Entity::update_many()
+            .col_expr(m365_user::Column::ContactId, contact.into())
+            .col_expr(m365_user::Column::ContactMatch, how.into())
+            .filter(m365_user::Column::Id.is_in(chunk.iter().map(|l| l.0)))
+            .exec(db)
+            .await?;
+    }
+    Ok(())
+}
+
+/// Clears the contact links of a tenant's users (unmapping).
+pub async fn clear_links(db: &impl ConnectionTrait, tenant_row: i64) -> Result<(), DbErr> {
+    m365_user::Entity::update_many()
+        .col_expr(m365_user::Column::ContactId, Expr::value(Option::<i64>::None))
+        .col_expr(m365_user::Column::ContactMatch, Expr::value(Option::<String>::None))
+        .filter(m365_user::Column::TenantId.eq(tenant_row))
+        .exec(db)
+        .await
+        .map(|_| ())
+}

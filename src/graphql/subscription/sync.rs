@@ -1,0 +1,110 @@
+//! `m365SyncProgress`.
+
+use std::sync::Arc;
+
+use async_graphql::{Context, ErrorExtensions, Subscription};
+use entity::sync_run;
+use futures_util::Stream;
+use tokio::sync::broadcast::{self, error::RecvError};
+
+use crate::{
+    db,
+    error::AppError,
+    graphql::{
+        ContextExt, m365_reader,
+        types::integration::{SyncRun, SyncRunStatus},
+    },
+};
+
+#[derive(Default)]
+pub struct SyncSubscription;
+
+enum Follow {
+    /// Yield this first.
+    Start(Option<Box<sync_run::Model>>, broadcast::Receiver<Arc<sync_run::Model>>),
+    /// Following run `id` (or the next one newer than `after` when `id` is None).
+    Following {
+        id: Option<i64>,
+        after: i64,
+        rx: broadcast::Receiver<Arc<sync_run::Model>>,
+    },
+    Done,
+}
+
+fn terminal(m: &sync_run::Model) -> bool {
+    SyncRunStatus::parse(&m.status).is_terminal()
+}
+
+#[Subscription]
+impl SyncSubscription {
+    /// Live progress of the account's sync.
+    ///
+    /// Contract: the first event is the current state: the running run, or the last finished one.
+    /// If that run is still going, every change follows (phase, tenants total/done/failed, users
+    /// synced, current tenant, per-tenant results) and the stream ends after the run's terminal
+    /// state (SUCCEEDED, PARTIAL, FAILED, CANCELLED). If it had already finished (or there was
+    /// none), the stream waits for the next run and follows that one to its end. Many
+    /// subscribers may watch at once; a slow subscriber never slows the sync: if it falls more
+    /// than 256 updates behind, it gets an error with `extensions.code` `SUBSCRIPTION_LAGGED`
+    /// and the stream ends; subscribe again to get the current state.
+    /// Errors: `UNAUTHENTICATED`, `FEATURE_DISABLED`.
+    async fn m365_sync_progress(
+        &self,
+        ctx: &Context<'_>,
+    ) -> Result<impl Stream<Item = async_graphql::Result<SyncRun>> + use<>, AppError> {
+        let r = m365_reader(ctx).await?;
+        let app = ctx.state().clone();
+        // Subscribe before reading, so nothing between the read and the first event is missed.
+        let rx = app.sync.hub.subscribe(r.account.id);
+        let latest = db::sync_runs::latest(&app.db, r.account.id).await?;
+        Ok(futures_util::stream::unfold(Follow::Start(latest.map(Box::new), rx), |state| async move {
+            match state {
+                Follow::Done => None,
+                Follow::Start(Some(m), rx) => {
+                    let next = if terminal(&m) {
+                        Follow::Following { id: None, after: m.id, rx }
+                    } else {
+                        Follow::Following { id: Some(m.id), after: m.id, rx }
+                    };
+                    Some((Ok(SyncRun::from(*m)), next))
+                }
+                Follow::Start(None, rx) => next_event(None, 0, rx).await,
+                Follow::Following { id, after, rx } => next_event(id, after, rx).await,
+            }
+        }))
+    }
+}
+
+async fn next_event(
+    id: Option<i64>,
+    after: i64,
+    mut rx: broadcast::Receiver<Arc<sync_run::Model>>,
+) -> Option<(async_graphql::Result<SyncRun>, Follow)> {
+    loop {
+        match rx.recv().await {
+            Ok(m) => {
+                let wanted = match id {
+                    Some(id) => m.id == id,
+                    None => m.id > after,
+                };
+                if !wanted {
+                    continue;
+                }
+                let done = terminal(&m);
+                let next = if done { Follow::Done } else { Follow::Following { id: Some(m.id), after: m.id, rx } };
+                return Some((Ok(SyncRun::from((*m).clone())), next));
+            }
+            Err(RecvError::Lagged(missed)) => {
+                let err = async_graphql::Error::new(format!(
+                    "This subscriber fell behind and missed {missed} progress updates. Subscribe to m365SyncProgress again to get the current state."
+                ))
+                .extend_with(|_, e| {
+                    e.set("code", "SUBSCRIPTION_LAGGED");
+                    e.set("missed", missed);
+                });
+                return Some((Err(err), Follow::Done));
+            }
+            Err(RecvError::Closed) => return None,
+        }
+    }
+}

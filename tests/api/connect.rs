@@ -1,0 +1,398 @@
+//! Connect, callback, token vault and disconnect, against the emulator over real HTTP.
+
+use std::time::Duration;
+
+use entity::{m365_connection, prelude::*};
+use m365_integration::{
+    config::Secret,
+    connect::vault::Vault,
+    db,
+    emulator::{AuthorizeMode, PartnerKnobs},
+};
+use sea_orm::{ConnectionTrait, EntityTrait, PaginatorTrait, Statement};
+use serde_json::{Value, json};
+
+use crate::helpers::{TestApp, data, error_code};
+
+const INTEGRATION: &str = "{ m365Integration { connection { status partnerTenantId partnerTenantName connectedBy lastError scopes } sync { state } } }";
+
+async fn callback_page(r: reqwest::Response) -> (u16, String) {
+    let status = r.status().as_u16();
+    (status, r.text().await.unwrap())
+}
+
+#[tokio::test]
+async fn connect_stores_the_connection_and_starts_the_first_sync() {
+    let app = TestApp::spawn().await;
+    let acc = app.account("A", true).await;
+    let t = app.admin_token(acc);
+    let body = app.gql(Some(&t), "mutation { connectM365 { authorizationUrl expiresAt } }", json!({})).await;
+    let d = data(body);
+    let url = url::Url::parse(d["connectM365"]["authorizationUrl"].as_str().unwrap()).unwrap();
+    let q: std::collections::HashMap<_, _> = url.query_pairs().into_owned().collect();
+    assert!(q["state"].len() >= 43, "state carries at least 256 bits");
+    assert_eq!(q["code_challenge_method"], "S256");
+    assert!(q["scope"].contains("offline_access") && q["scope"].contains("https://graph.microsoft.com/.default"));
+    assert_eq!(q["redirect_uri"], app.state.config.redirect_uri().as_str());
+    let expires: chrono::DateTime<chrono::Utc> = d["connectM365"]["expiresAt"].as_str().unwrap().parse().unwrap();
+    let ttl = expires - chrono::Utc::now();
+    assert!(ttl > chrono::Duration::minutes(14) && ttl <= chrono::Duration::minutes(15));
+    // The state is stored only as a hash.
+    let stored = OauthState::find().one(&app.state.db).await.unwrap().unwrap();
+    assert_ne!(stored.state_hash, q["state"]);
+    assert!(!stored.state_hash.contains(&q["state"][..10]));
+
+    let (status, page) = callback_page(app.follow_to_callback(url.as_str()).await).await;
+    assert_eq!(status, 200, "{page}");
+    assert!(page.contains("Microsoft 365 is connected"));
+    let d = data(app.gql(Some(&t), INTEGRATION, json!({})).await);
+    let c = &d["m365Integration"]["connection"];
+    assert_eq!(c["status"], "CONNECTED");
+    assert_eq!(c["partnerTenantName"], "Scopable Demo MSP");
+    assert_eq!(c["partnerTenantId"], app.emu.state.lock().world.partner().id.as_str());
+    assert_eq!(c["connectedBy"], format!("user-of-{acc}"));
+    assert_eq!(c["lastError"], Value::Null);
+    let sync = app.wait_idle(&t).await;
+    assert_eq!(sync["lastRun"]["status"], "SUCCEEDED", "the first sync ran: {sync}");
+    assert_eq!(sync["lastRun"]["tenantsTotal"], 4);
+}
+
+#[tokio::test]
+async fn the_database_never_holds_a_token_in_plain_text() {
+    let app = TestApp::spawn().await;
+    let acc = app.account("A", true).await;
+    app.connected(acc).await;
+    let conn = M365Connection::find().one(&app.state.db).await.unwrap().unwrap();
+    let issued: Vec<String> = app.emu.state.lock().refresh.keys().cloned().collect();
+    assert!(!issued.is_empty());
+    // Scan the stored bytes for every refresh token Microsoft issued: the SQLite files (and WAL)
+    // as they are on disk, or every PostgreSQL row of every table, as text.
+    let url = &app.state.config.database_url;
+    let dump = if let Some(path) = url.strip_prefix("sqlite://") {
+        let path = path.split('?').next().unwrap();
+        let mut bytes = std::fs::read(path).unwrap();
+        bytes.extend(std::fs::read(format!("{path}-wal")).unwrap_or_default());
+        String::from_utf8_lossy(&bytes).into_owned()
+    } else {
+        let mut all = String::new();
+        for table in ["m365_connection", "oauth_state", "sync_run", "m365_tenant", "m365_user"] {
+            let rows = app
+                .state
+                .db
+                .query_all_raw(Statement::from_string(
+                    app.state.db.get_database_backend(),
+                    format!("SELECT CAST(t AS text) FROM {table} t"),
+                ))
+                .await
+                .unwrap();
+            for r in rows {
+                all.push_str(&r.try_get_by_index::<String>(0).unwrap());
+            }
+        }
+        all
+    };
+    assert!(dump.contains(&conn.partner_tenant_id), "the scan sees the stored data");
+    for rt in &issued {
+        assert!(!dump.contains(rt.as_str()), "a refresh token is stored in plain text");
+    }
+    assert!(!format!("{conn:?}").contains(&conn.refresh_token_enc), "Debug output redacts the ciphertext too");
+    // The stored ciphertext decrypts to the latest rotated token, with the configured key only.
+    let vault = Vault::new(app.state.config.token_encryption_key.as_ref().unwrap(), &[]).unwrap();
+    let plain = vault.decrypt(acc, &conn.key_id, &conn.refresh_token_enc).unwrap();
+    assert!(issued.contains(&plain.expose().to_owned()));
+    // The token never appears over GraphQL either.
+    let all = app.gql(Some(&app.admin_token(acc)), INTEGRATION, json!({})).await.to_string();
+    for rt in &issued {
+        assert!(!all.contains(rt.as_str()));
+    }
+}
+
+#[tokio::test]
+async fn consent_denied_and_non_admin_get_the_guide_messages() {
+    let app = TestApp::spawn().await;
+    let acc = app.account("A", true).await;
+    let t = app.admin_token(acc);
+    for (mode, code, text) in [
+        (AuthorizeMode::AutoError { error: "cancel".into() }, "ACCESS_DENIED", "You denied the authorization request"),
+        (AuthorizeMode::AutoError { error: "decline".into() }, "ACCESS_DENIED", "You denied the authorization request"),
+        (AuthorizeMode::AutoAccept { user: "tech".into() }, "ADMIN_CONSENT_REQUIRED", "Admin consent is required"),
+    ] {
+        app.emu.state.set_authorize(mode);
+        let (status, page) = callback_page(app.browser_connect(&t).await).await;
+        assert_eq!(status, 400);
+        assert!(page.contains(text), "{code}: {page}");
+    }
+    let d = data(app.gql(Some(&t), INTEGRATION, json!({})).await);
+    assert_eq!(d["m365Integration"]["connection"], Value::Null, "nothing was stored");
+    // With FRONTEND_URL the browser goes back to the frontend with the code.
+    let app = TestApp::spawn_with(|c| {
+        c.frontend_url = Some(url::Url::parse("https://app.example.com/integrations?tab=m365").unwrap())
+    })
+    .await;
+    let acc = app.account("A", true).await;
+    app.emu.state.set_authorize(AuthorizeMode::AutoAccept { user: "tech".into() });
+    let r = app.browser_connect(&app.admin_token(acc)).await;
+    assert_eq!(
+        r.headers()["location"],
+        "https://app.example.com/integrations?tab=m365&m365_error=ADMIN_CONSENT_REQUIRED"
+    );
+    app.emu.state.set_authorize(AuthorizeMode::AutoAccept { user: "admin".into() });
+    let r = app.browser_connect(&app.admin_token(acc)).await;
+    assert_eq!(r.headers()["location"], "https://app.example.com/integrations?tab=m365&m365=connected");
+}
+
+#[tokio::test]
+async fn state_reused_expired_forged_or_foreign_is_a_session_expired() {
+    let app = TestApp::spawn().await;
+    let a = app.account("A", true).await;
+    let t = app.admin_token(a);
+    let expired = "Your session has expired. Please try connecting again.";
+    // Reused: the same callback URL twice.
+    let body = app.gql(Some(&t), "mutation { connectM365 { authorizationUrl } }", json!({})).await;
+    let auth_url = data(body)["connectM365"]["authorizationUrl"].as_str().unwrap().to_owned();
+    let browser = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
+    let cb = browser.get(&auth_url).send().await.unwrap().headers()["location"].to_str().unwrap().to_owned();
+    assert_eq!(browser.get(&cb).send().await.unwrap().status(), 200);
+    let (status, page) = callback_page(browser.get(&cb).send().await.unwrap()).await;
+    assert_eq!(status, 400);
+    assert!(page.contains(expired), "{page}");
+    // Expired: 16 minutes pass between Connect and the callback.
+    let body = app.gql(Some(&t), "mutation { connectM365 { authorizationUrl } }", json!({})).await;
+    let auth_url = data(body)["connectM365"]["authorizationUrl"].as_str().unwrap().to_owned();
+    app.state.clock.advance(Duration::from_secs(16 * 60));
+    let (status, page) = callback_page(app.follow_to_callback(&auth_url).await).await;
+    assert_eq!(status, 400);
+    assert!(page.contains(expired));
+    // Forged or missing state.
+    for q in ["?code=abc&state=forged", "?code=abc", "?error=access_denied&state=forged"] {
+        let (status, page) =
+            callback_page(browser.get(app.url(&format!("/oauth/m365/callback{q}"))).send().await.unwrap()).await;
+        assert_eq!(status, 400, "{q}");
+        assert!(page.contains(expired), "{q}: {page}");
+    }
+    // A state belongs to the account that asked: B's callback connects B, never A.
+    let b = app.account("B", true).await;
+    app.state.clock.advance(Duration::from_secs(0));
+    let r = app.browser_connect(&app.admin_token(b)).await;
+    assert_eq!(r.status(), 200);
+    assert!(db::connections::get(&app.state.db, b).await.unwrap().is_some());
+    let a_conn = db::connections::get(&app.state.db, a).await.unwrap().unwrap();
+    assert_eq!(a_conn.connected_by, format!("user-of-{a}"), "A's connection is A's own");
+}
+
+#[tokio::test]
+async fn no_refresh_token_and_failed_exchange() {
+    let app = TestApp::spawn().await;
+    let acc = app.account("A", true).await;
+    let t = app.admin_token(acc);
+    app.emu
+        .state
+        .set_partner_knobs(PartnerKnobs { withhold_scopes: vec!["offline_access".into()], ..Default::default() });
+    let (status, page) = callback_page(app.browser_connect(&t).await).await;
+    assert_eq!(status, 400);
+    assert!(page.contains("Microsoft did not provide a refresh token"), "{page}");
+    app.emu.state.set_partner_knobs(PartnerKnobs { omit_refresh_token: true, ..Default::default() });
+    let (_, page) = callback_page(app.browser_connect(&t).await).await;
+    assert!(page.contains("Microsoft did not provide a refresh token"));
+    app.emu.state.set_partner_knobs(PartnerKnobs::default());
+    // The code exchange fails (the app's secret was rotated on Microsoft's side): a clear
+    // message with the AADSTS code, never a raw dump.
+    app.emu.state.lock().app.client_secret = "rotated".into();
+    let (status, page) = callback_page(app.browser_connect(&t).await).await;
+    assert_eq!(status, 400);
+    assert!(page.contains("AADSTS7000215") && !page.contains("Trace ID"), "{page}");
+    assert_eq!(M365Connection::find().count(&app.state.db).await.unwrap(), 0);
+}
+
+#[tokio::test]
+async fn mutations_need_permission_and_the_tab() {
+    let app = TestApp::spawn().await;
+    let on = app.account("On", true).await;
+    let off = app.account("Off", false).await;
+    for m in [
+        "mutation { connectM365 { authorizationUrl } }",
+        "mutation { disconnectM365 { users } }",
+        "mutation { triggerM365Sync { id } }",
+    ] {
+        assert_eq!(error_code(&app.gql(Some(&app.token(on, &[])), m, json!({})).await), Some("FORBIDDEN"), "{m}");
+        assert_eq!(
+            error_code(&app.gql(Some(&app.admin_token(off)), m, json!({})).await),
+            Some("FEATURE_DISABLED"),
+            "{m}"
+        );
+        assert_eq!(error_code(&app.gql(None, m, json!({})).await), Some("UNAUTHENTICATED"), "{m}");
+    }
+    assert_eq!(
+        error_code(&app.gql(Some(&app.admin_token(on)), "mutation { disconnectM365 { users } }", json!({})).await),
+        Some("NOT_CONNECTED")
+    );
+    assert_eq!(
+        error_code(&app.gql(Some(&app.admin_token(on)), "mutation { triggerM365Sync { id } }", json!({})).await),
+        Some("NOT_CONNECTED")
+    );
+}
+
+#[tokio::test]
+async fn reconnect_replaces_the_authorization_and_keeps_the_data() {
+    let app = TestApp::spawn().await;
+    let acc = app.account("A", true).await;
+    let t = app.admin_token(acc);
+    app.connected(acc).await;
+    let before = M365Connection::find().one(&app.state.db).await.unwrap().unwrap();
+    let users = M365User::find().count(&app.state.db).await.unwrap();
+    assert!(users > 0);
+    // Revoked: the next sync marks the connection, and mutations needing Microsoft refuse.
+    app.emu.state.set_partner_knobs(PartnerKnobs { refresh_revoked: true, ..Default::default() });
+    app.state.clock.advance(Duration::from_secs(31));
+    data(app.gql(Some(&t), "mutation { triggerM365Sync { id } }", json!({})).await);
+    let sync = app.wait_idle(&t).await;
+    assert_eq!(sync["lastRun"]["status"], "FAILED");
+    assert_eq!(sync["lastRun"]["error"], "Your Microsoft authorization has expired or been revoked.");
+    let d = data(app.gql(Some(&t), INTEGRATION, json!({})).await);
+    assert_eq!(d["m365Integration"]["connection"]["status"], "NEEDS_RECONNECT");
+    assert_eq!(
+        d["m365Integration"]["connection"]["lastError"],
+        "Your Microsoft authorization has expired or been revoked."
+    );
+    app.state.clock.advance(Duration::from_secs(31));
+    let body = app.gql(Some(&t), "mutation { triggerM365Sync { id } }", json!({})).await;
+    assert_eq!(error_code(&body), Some("M365_AUTHORIZATION_REVOKED"));
+    assert_eq!(M365User::find().count(&app.state.db).await.unwrap(), users, "a failed sync deletes nothing");
+    // Reconnect: a new authorization replaces the old one, data stays, status is back.
+    app.emu.state.set_partner_knobs(PartnerKnobs::default());
+    assert_eq!(app.browser_connect(&t).await.status(), 200);
+    let after = M365Connection::find().one(&app.state.db).await.unwrap().unwrap();
+    assert_eq!(after.id, before.id);
+    assert_ne!(after.refresh_token_enc, before.refresh_token_enc);
+    assert_eq!(after.status, "connected");
+    assert_eq!(after.last_error, None);
+    assert!(M365User::find().count(&app.state.db).await.unwrap() >= users);
+}
+
+#[tokio::test]
+async fn expired_refresh_token_needs_reconnect() {
+    let app = TestApp::spawn().await;
+    let acc = app.account("A", true).await;
+    let t = app.admin_token(acc);
+    app.connected(acc).await;
+    app.emu.state.set_partner_knobs(PartnerKnobs { refresh_expired: true, ..Default::default() });
+    app.state.clock.advance(Duration::from_secs(31));
+    data(app.gql(Some(&t), "mutation { triggerM365Sync { id } }", json!({})).await);
+    let sync = app.wait_idle(&t).await;
+    assert_eq!(sync["lastRun"]["error"], "Your Microsoft authorization has expired or been revoked.");
+    let conn = db::connections::get(&app.state.db, acc).await.unwrap().unwrap();
+    assert_eq!(conn.status, "needs_reconnect");
+}
+
+#[tokio::test]
+async fn disconnect_removes_everything_but_clients_and_contacts() {
+    let app = TestApp::spawn().await;
+    let acc = app.account("A", true).await;
+    let other = app.account("B", true).await;
+    let t = app.admin_token(acc);
+    data(app.gql(Some(&t), "mutation { upsertClients(clients: [{source: \"cw\", externalId: \"1\", name: \"Contoso\", domains: [\"contoso.com\"]}]) { id } }", json!({})).await);
+    data(app.gql(Some(&t), "mutation { upsertContacts(contacts: [{source: \"cw\", externalId: \"c\", clientExternalId: \"1\", name: \"X\", emails: [\"x@contoso.com\"]}]) { id } }", json!({})).await);
+    app.connected(acc).await;
+    app.connected(other).await;
+    let users = M365User::find().count(&app.state.db).await.unwrap() / 2;
+    let licenses = M365License::find().count(&app.state.db).await.unwrap() / 2;
+    // A mapping, so that one is removed too.
+    let tenant = M365Tenant::find().one(&app.state.db).await.unwrap().unwrap();
+    let client = Client::find().one(&app.state.db).await.unwrap().unwrap();
+    sea_orm::ActiveModelTrait::insert(
+        entity::tenant_mapping::ActiveModel {
+            account_id: sea_orm::Set(acc),
+            tenant_id: sea_orm::Set(tenant.id),
+            client_id: sea_orm::Set(client.id),
+            method: sea_orm::Set("manual".into()),
+            created_by: sea_orm::Set("t".into()),
+            created_at: sea_orm::Set(chrono::Utc::now()),
+            ..Default::default()
+        },
+        &app.state.db,
+    )
+    .await
+    .unwrap();
+    let d = data(app.gql(Some(&t), "mutation { disconnectM365 { users licenses licenseAssignments tenants mappings connectStates authorizationRemoved syncsCancelled } }", json!({})).await);
+    let p = &d["disconnectM365"];
+    assert_eq!(p["users"], users);
+    assert_eq!(p["licenses"], licenses);
+    assert_eq!(p["tenants"], 4);
+    assert_eq!(p["mappings"], 1);
+    assert_eq!(p["authorizationRemoved"], true);
+    assert!(p["licenseAssignments"].as_i64().unwrap() > 0);
+    let db = &app.state.db;
+    use sea_orm::{ColumnTrait, QueryFilter};
+    assert_eq!(M365User::find().filter(entity::m365_user::Column::AccountId.eq(acc)).count(db).await.unwrap(), 0);
+    assert_eq!(M365Tenant::find().filter(entity::m365_tenant::Column::AccountId.eq(acc)).count(db).await.unwrap(), 0);
+    assert_eq!(M365Connection::find().filter(m365_connection::Column::AccountId.eq(acc)).count(db).await.unwrap(), 0);
+    assert_eq!(Client::find().count(db).await.unwrap(), 1, "clients stay");
+    assert_eq!(Contact::find().count(db).await.unwrap(), 1, "contacts stay");
+    // The other account is untouched.
+    assert_eq!(M365User::find().filter(entity::m365_user::Column::AccountId.eq(other)).count(db).await.unwrap(), users);
+    let d = data(app.gql(Some(&t), INTEGRATION, json!({})).await);
+    assert_eq!(d["m365Integration"]["connection"], Value::Null);
+}
+
+#[tokio::test]
+async fn disconnect_while_a_sync_is_writing_leaves_nothing_behind() {
+    // Slow Microsoft: the sync is mid-flight when the disconnect lands.
+    let app = TestApp::spawn_world(
+        m365_integration::emulator::world::WorldSpec { seed: 3, tenants: 12, users_per_tenant: 30 },
+        |c| c.sync_concurrency = 2,
+    )
+    .await;
+    let acc = app.account("A", true).await;
+    let t = app.admin_token(acc);
+    app.emu.state.lock().latency = Duration::from_millis(40);
+    assert_eq!(app.browser_connect(&t).await.status(), 200);
+    // Wait until some tenants are written, then disconnect.
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while M365User::find().count(&app.state.db).await.unwrap() == 0 {
+        assert!(std::time::Instant::now() < deadline);
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let d = data(app.gql(Some(&t), "mutation { disconnectM365 { users syncsCancelled } }", json!({})).await);
+    assert_eq!(d["disconnectM365"]["syncsCancelled"], 1);
+    // Give the worker time to try its late writes.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let db = &app.state.db;
+    assert_eq!(M365User::find().count(db).await.unwrap(), 0, "no late user write survived");
+    assert_eq!(M365Tenant::find().count(db).await.unwrap(), 0);
+    assert_eq!(M365License::find().count(db).await.unwrap(), 0);
+    let run = SyncRun::find().one(db).await.unwrap().unwrap();
+    assert_eq!(run.status, "cancelled");
+}
+
+#[tokio::test]
+async fn a_wrong_encryption_key_is_a_clear_error_not_a_panic() {
+    let app = TestApp::spawn().await;
+    let acc = app.account("A", true).await;
+    let t = app.admin_token(acc);
+    app.connected(acc).await;
+    // The same database served with another key: the stored authorization cannot be read.
+    let url = app.state.config.database_url.clone();
+    let dir = tempfile::tempdir().unwrap();
+    let other = TestApp::spawn_on(
+        url,
+        m365_integration::emulator::world::WorldSpec::default(),
+        |c| {
+            c.token_encryption_key =
+                Some(Secret::new(base64::Engine::encode(&base64::engine::general_purpose::STANDARD, [9u8; 32])));
+        },
+        dir,
+    )
+    .await;
+    other.state.clock.advance(Duration::from_secs(31));
+    data(other.gql(Some(&t), "mutation { triggerM365Sync { id } }", json!({})).await);
+    let sync = other.wait_idle(&t).await;
+    assert_eq!(sync["lastRun"]["status"], "FAILED");
+    let err = sync["lastRun"]["error"].as_str().unwrap();
+    assert!(err.contains("not configured") && err.contains("TOKEN_ENCRYPTION_KEY"), "{err}");
+    // And a malformed key stops start-up with instructions.
+    let mut c = m365_integration::config::Config::defaults();
+    c.auth_jwt_secret = Some(Secret::new("x"));
+    c.token_encryption_key = Some(Secret::new("too-short"));
+    let err = m365_integration::app::Application::build(c).await.err().unwrap().to_string();
+    assert!(err.contains("openssl rand -base64 32"), "{err}");
+}
