@@ -6,4 +6,5 @@ mod foundation;
 mod helpers;
 mod microsoft;
 mod schema;
+mod sync;
 mod ws;

@@ -6,7 +6,7 @@ use tokio_tungstenite::tungstenite::{Message, client::IntoClientRequest, http::H
 
 use crate::helpers::TestApp;
 
-type Ws = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+pub type Ws = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
 
 pub async fn connect(app: &TestApp, protocol: &str) -> Ws {
     let mut req = format!("ws://{}/graphql/ws", app.addr).into_client_request().unwrap();
