@@ -66,6 +66,10 @@ pub struct App {
     pub graph: GraphClient,
     /// Sync triggers, workers and progress.
     pub sync: SyncService,
+    /// License friendly names.
+    pub license_names: crate::licenses::LicenseNames,
+    /// SQL statements executed so far (tests and benchmarks read it).
+    pub statements: Arc<std::sync::atomic::AtomicU64>,
 }
 
 /// Cheap handle to [`App`].
@@ -103,9 +107,15 @@ impl Application {
         if config.m365_client_id.trim().is_empty() || config.m365_client_secret.expose().is_empty() {
             return Err("M365_CLIENT_ID and M365_CLIENT_SECRET must be set: they identify the shared multi-tenant app (`demo` runs without them).".into());
         }
-        let db = db::connect(&config.database_url)
+        let mut db = db::connect(&config.database_url)
             .await
             .map_err(|e| format!("cannot open the database at DATABASE_URL: {e}"))?;
+        let statements = Arc::new(std::sync::atomic::AtomicU64::new(0));
+        let counter = statements.clone();
+        db.set_metric_callback(move |info| {
+            counter.fetch_add(1, Ordering::Relaxed);
+            tracing::trace!(target: "m365_integration::sql", elapsed_us = info.elapsed.as_micros() as u64, sql = %info.statement.sql);
+        });
         db::migrate(&db).await.map_err(|e| format!("database migration failed: {e}"))?;
         let listener = TcpListener::bind(config.bind_addr)
             .await
@@ -132,10 +142,14 @@ impl Application {
             identity,
             graph,
             sync: SyncService::default(),
+            license_names: crate::licenses::LicenseNames::default(),
+            statements,
         }));
+        state.license_names.load(&state.db).await?;
         let schema = graphql::build(state.clone());
         let router = http::router(state.clone(), schema);
         tokio::spawn(sync::schedule::run(state.clone()));
+        tokio::spawn(crate::licenses::run(state.clone()));
         Ok(Self { listener, router, state })
     }
 

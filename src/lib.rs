@@ -22,5 +22,7 @@ pub mod emulator;
 pub mod error;
 pub mod graphql;
 pub mod http;
+pub mod licenses;
+pub mod mapping;
 pub mod microsoft;
 pub mod sync;

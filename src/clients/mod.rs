@@ -145,6 +145,13 @@ pub async fn upsert_contacts(
         rows.push(db::clients::ContactRow { client_id, source, external_id, name, emails });
     }
     let stored = db::clients::upsert_contacts(&txn, account_id, &rows).await?;
+    // Contacts changed: relink the users of tenants mapped to these clients.
+    let mut client_ids: Vec<i64> = rows.iter().map(|r| r.client_id).collect();
+    client_ids.sort_unstable();
+    client_ids.dedup();
+    for tenant in db::mappings::tenants_of_clients(&txn, &client_ids).await? {
+        crate::contacts::relink_tenant(&txn, tenant).await?;
+    }
     txn.commit().await?;
     Ok(stored)
 }

@@ -122,7 +122,7 @@ pub async fn relink_tenant(db: &impl ConnectionTrait, tenant_row: i64) -> Result
     let mut linked = 0;
     for u in users {
         let link = match &index {
-            Some(ix) => ix.matches(&user_addresses(u.mail.as_deref(), &u.upn, u.aliases.as_slice())),
+            Some(ix) => ix.matches(&user_addresses(u.mail.as_deref(), &u.user_principal_name, u.aliases.as_slice())),
             None => ContactLink::None,
         };
         let (contact, how) = link.columns();

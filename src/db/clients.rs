@@ -192,3 +192,8 @@ pub async fn contacts_of(db: &impl ConnectionTrait, client_ids: &[i64]) -> Resul
         .all(db)
         .await
 }
+
+/// Contacts by id (callers pass ids they already scoped).
+pub async fn contacts_by_ids(db: &impl ConnectionTrait, ids: &[i64]) -> Result<Vec<contact::Model>, DbErr> {
+    contact::Entity::find().filter(contact::Column::Id.is_in(ids.iter().copied())).all(db).await
+}

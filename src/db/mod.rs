@@ -4,6 +4,7 @@
 pub mod accounts;
 pub mod clients;
 pub mod connections;
+pub mod mappings;
 pub mod sync_runs;
 pub mod tenants;
 pub mod users;

@@ -124,3 +124,70 @@ pub async fn record_outcome(
 pub async fn mapping_of(db: &impl ConnectionTrait, tenant_row: i64) -> Result<Option<tenant_mapping::Model>, DbErr> {
     tenant_mapping::Entity::find().filter(tenant_mapping::Column::TenantId.eq(tenant_row)).one(db).await
 }
+
+/// Filter of the tenant list.
+#[derive(Clone, Debug, Default)]
+pub struct TenantFilter {
+    /// Only mapped (true) or unmapped (false) tenants.
+    pub mapped: Option<bool>,
+    /// Case-insensitive substring of the name or default domain.
+    pub search: Option<String>,
+}
+
+/// Escapes a user string for `LIKE … ESCAPE '\'`, lower-cased, as `%text%`.
+pub fn like_pattern(s: &str) -> String {
+    format!("%{}%", s.to_lowercase().replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_"))
+}
+
+/// A page of the account's tenants ordered by id after `after`, and the total matching.
+pub async fn page(
+    db: &impl ConnectionTrait,
+    account_id: i64,
+    filter: &TenantFilter,
+    after: Option<i64>,
+    limit: u64,
+) -> Result<(Vec<m365_tenant::Model>, u64), DbErr> {
+    use sea_orm::{
+        Condition, PaginatorTrait, QuerySelect,
+        sea_query::{Expr, ExprTrait, Func, LikeExpr, Query},
+    };
+    let mut q = m365_tenant::Entity::find().filter(m365_tenant::Column::AccountId.eq(account_id));
+    if let Some(mapped) = filter.mapped {
+        let sub = Query::select().column(tenant_mapping::Column::TenantId).from(tenant_mapping::Entity).to_owned();
+        q = if mapped {
+            q.filter(m365_tenant::Column::Id.in_subquery(sub))
+        } else {
+            q.filter(m365_tenant::Column::Id.not_in_subquery(sub))
+        };
+    }
+    if let Some(s) = filter.search.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
+        let p = like_pattern(s);
+        q = q.filter(
+            Condition::any()
+                .add(
+                    Expr::expr(Func::lower(Expr::col(m365_tenant::Column::DisplayName)))
+                        .like(LikeExpr::new(p.clone()).escape('\\')),
+                )
+                .add(
+                    Expr::expr(Func::lower(Expr::col(m365_tenant::Column::DefaultDomain)))
+                        .like(LikeExpr::new(p).escape('\\')),
+                ),
+        );
+    }
+    let total = q.clone().count(db).await?;
+    if let Some(a) = after {
+        q = q.filter(m365_tenant::Column::Id.gt(a));
+    }
+    Ok((q.order_by_asc(m365_tenant::Column::Id).limit(limit).all(db).await?, total))
+}
+
+/// Tenants by id (callers pass ids they already scoped).
+pub async fn by_ids(db: &impl ConnectionTrait, ids: &[i64]) -> Result<Vec<m365_tenant::Model>, DbErr> {
+    m365_tenant::Entity::find().filter(m365_tenant::Column::Id.is_in(ids.iter().copied())).all(db).await
+}
+
+/// Number of the account's tenants.
+pub async fn count(db: &impl ConnectionTrait, account_id: i64) -> Result<u64, DbErr> {
+    use sea_orm::PaginatorTrait;
+    m365_tenant::Entity::find().filter(m365_tenant::Column::AccountId.eq(account_id)).count(db).await
+}

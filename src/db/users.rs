@@ -216,8 +216,7 @@ pub async fn replace_licenses(
 pub struct UserLink {
     pub id: i64,
     pub mail: Option<String>,
-    #[sea_orm(from_col = "user_principal_name")]
-    pub upn: String,
+    pub user_principal_name: String,
     pub aliases: StringList,
     pub contact_id: Option<i64>,
     pub contact_match: Option<String>,
@@ -270,4 +269,215 @@ pub async fn clear_links(db: &impl ConnectionTrait, tenant_row: i64) -> Result<(
         .exec(db)
         .await
         .map(|_| ())
+}
+
+/// Filter of the user list (every field optional; all given ones must hold).
+#[derive(Clone, Debug, Default)]
+pub struct UserFilter {
+    /// Only these tenants (rows); `Some(empty)` matches nothing.
+    pub tenant_rows: Option<Vec<i64>>,
+    /// `enabled`, `disabled` or `unavailable`.
+    pub mfa_status: Option<String>,
+    pub is_admin: Option<bool>,
+    pub account_enabled: Option<bool>,
+    pub licensed: Option<bool>,
+    pub contact_linked: Option<bool>,
+    /// Case-insensitive substring of UPN, display name or mail.
+    pub search: Option<String>,
+}
+
+fn filtered(account_id: i64, f: &UserFilter) -> sea_orm::Select<m365_user::Entity> {
+    use sea_orm::{
+        Condition,
+        sea_query::{ExprTrait, Func, LikeExpr},
+    };
+    let mut q = m365_user::Entity::find().filter(m365_user::Column::AccountId.eq(account_id));
+    if let Some(rows) = &f.tenant_rows {
+        q = q.filter(m365_user::Column::TenantId.is_in(rows.iter().copied()));
+    }
+    if let Some(s) = &f.mfa_status {
+        q = q.filter(m365_user::Column::MfaStatus.eq(s.as_str()));
+    }
+    if let Some(a) = f.is_admin {
+        q = q.filter(m365_user::Column::IsAdmin.eq(a));
+    }
+    if let Some(e) = f.account_enabled {
+        q = q.filter(m365_user::Column::AccountEnabled.eq(e));
+    }
+    if let Some(l) = f.licensed {
+        q = q.filter(m365_user::Column::IsLicensed.eq(l));
+    }
+    if let Some(c) = f.contact_linked {
+        q = q.filter(if c {
+            m365_user::Column::ContactId.is_not_null()
+        } else {
+            m365_user::Column::ContactId.is_null()
+        });
+    }
+    if let Some(s) = f.search.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
+        let p = super::tenants::like_pattern(s);
+        let like =
+            |c: m365_user::Column| Expr::expr(Func::lower(Expr::col(c))).like(LikeExpr::new(p.clone()).escape('\\'));
+        q = q.filter(
+            Condition::any()
+                .add(like(m365_user::Column::UserPrincipalName))
+                .add(like(m365_user::Column::DisplayName))
+                .add(like(m365_user::Column::Mail)),
+        );
+    }
+    q
+}
+
+/// A page of the account's users ordered by id after `after`, and the total matching.
+pub async fn page(
+    db: &impl ConnectionTrait,
+    account_id: i64,
+    f: &UserFilter,
+    after: Option<i64>,
+    limit: u64,
+) -> Result<(Vec<m365_user::Model>, u64), DbErr> {
+    use sea_orm::{PaginatorTrait, QueryOrder};
+    let q = filtered(account_id, f);
+    let total = q.clone().count(db).await?;
+    let q = match after {
+        Some(a) => q.filter(m365_user::Column::Id.gt(a)),
+        None => q,
+    };
+    Ok((q.order_by_asc(m365_user::Column::Id).limit(limit).all(db).await?, total))
+}
+
+/// `(user id, license row)` for the given users' assignments (one statement).
+pub async fn licenses_of_users(
+    db: &impl ConnectionTrait,
+    user_ids: &[i64],
+) -> Result<Vec<(i64, m365_license::Model)>, DbErr> {
+    let assignments: Vec<(i64, i64, String)> = m365_user_license::Entity::find()
+        .select_only()
+        .columns([
+            m365_user_license::Column::UserId,
+            m365_user_license::Column::TenantId,
+            m365_user_license::Column::SkuId,
+        ])
+        .filter(m365_user_license::Column::UserId.is_in(user_ids.iter().copied()))
+        .into_tuple()
+        .all(db)
+        .await?;
+    if assignments.is_empty() {
+        return Ok(vec![]);
+    }
+    let tenants: Vec<i64> = {
+        let mut t: Vec<i64> = assignments.iter().map(|a| a.1).collect();
+        t.sort_unstable();
+        t.dedup();
+        t
+    };
+    let licenses = m365_license::Entity::find().filter(m365_license::Column::TenantId.is_in(tenants)).all(db).await?;
+    let by_key: HashMap<(i64, &str), &m365_license::Model> =
+        licenses.iter().map(|l| ((l.tenant_id, l.sku_id.as_str()), l)).collect();
+    Ok(assignments.iter().filter_map(|(u, t, s)| by_key.get(&(*t, s.as_str())).map(|l| (*u, (*l).clone()))).collect())
+}
+
+/// Users per tenant for the given tenants (one grouped statement).
+pub async fn count_by_tenants(db: &impl ConnectionTrait, tenant_rows: &[i64]) -> Result<HashMap<i64, i64>, DbErr> {
+    let rows: Vec<(i64, i64)> = m365_user::Entity::find()
+        .select_only()
+        .column(m365_user::Column::TenantId)
+        .column_as(m365_user::Column::Id.count(), "n")
+        .filter(m365_user::Column::TenantId.is_in(tenant_rows.iter().copied()))
+        .group_by(m365_user::Column::TenantId)
+        .into_tuple()
+        .all(db)
+        .await?;
+    Ok(rows.into_iter().collect())
+}
+
+/// The account's licenses in scope, with how many users hold each.
+pub async fn licenses(
+    db: &impl ConnectionTrait,
+    account_id: i64,
+    tenant_rows: Option<&[i64]>,
+) -> Result<Vec<(m365_license::Model, i64)>, DbErr> {
+    use sea_orm::QueryOrder;
+    let mut q = m365_license::Entity::find().filter(m365_license::Column::AccountId.eq(account_id));
+    let mut a = m365_user_license::Entity::find()
+        .select_only()
+        .columns([m365_user_license::Column::TenantId, m365_user_license::Column::SkuId])
+        .column_as(m365_user_license::Column::Id.count(), "n")
+        .filter(m365_user_license::Column::AccountId.eq(account_id))
+        .group_by(m365_user_license::Column::TenantId)
+        .group_by(m365_user_license::Column::SkuId);
+    if let Some(rows) = tenant_rows {
+        q = q.filter(m365_license::Column::TenantId.is_in(rows.iter().copied()));
+        a = a.filter(m365_user_license::Column::TenantId.is_in(rows.iter().copied()));
+    }
+    let lic = q
+        .order_by_asc(m365_license::Column::TenantId)
+        .order_by_asc(m365_license::Column::SkuPartNumber)
+        .all(db)
+        .await?;
+    let counts: HashMap<(i64, String), i64> =
+        a.into_tuple::<(i64, String, i64)>().all(db).await?.into_iter().map(|(t, s, n)| ((t, s), n)).collect();
+    Ok(lic
+        .into_iter()
+        .map(|l| {
+            let n = counts.get(&(l.tenant_id, l.sku_id.clone())).copied().unwrap_or(0);
+            (l, n)
+        })
+        .collect())
+}
+
+/// MFA counts of one tenant, for coverage.
+#[derive(Clone, Debug, Default, sea_orm::FromQueryResult)]
+pub struct MfaCounts {
+    pub tenant_id: i64,
+    pub users: i64,
+    pub enabled: i64,
+    pub disabled: i64,
+    pub unavailable: i64,
+    pub admins_without_mfa: i64,
+    pub licensed_members_without_mfa: i64,
+}
+
+/// MFA counts per tenant in one grouped statement (conditional sums).
+pub async fn mfa_counts(
+    db: &impl ConnectionTrait,
+    account_id: i64,
+    tenant_rows: Option<&[i64]>,
+    include_disabled_accounts: bool,
+) -> Result<Vec<MfaCounts>, DbErr> {
+    use sea_orm::sea_query::{CaseStatement, ExprTrait, Func, SimpleExpr};
+    let count_when = |cond: SimpleExpr| -> SimpleExpr {
+        let case: SimpleExpr = CaseStatement::new().case(cond, Expr::val(1)).finally(Expr::val(0)).into();
+        Func::sum(case).into()
+    };
+    let mut q = m365_user::Entity::find()
+        .select_only()
+        .column_as(m365_user::Column::TenantId, "tenant_id")
+        .column_as(m365_user::Column::Id.count(), "users")
+        .column_as(count_when(m365_user::Column::MfaStatus.eq("enabled")), "enabled")
+        .column_as(count_when(m365_user::Column::MfaStatus.eq("disabled")), "disabled")
+        .column_as(count_when(m365_user::Column::MfaStatus.eq("unavailable")), "unavailable")
+        .column_as(
+            count_when(m365_user::Column::IsAdmin.eq(true).and(m365_user::Column::MfaStatus.ne("enabled"))),
+            "admins_without_mfa",
+        )
+        .column_as(
+            count_when(
+                m365_user::Column::IsLicensed
+                    .eq(true)
+                    .and(m365_user::Column::AccountEnabled.eq(true))
+                    .and(m365_user::Column::UserType.eq("Member"))
+                    .and(m365_user::Column::MfaStatus.ne("enabled")),
+            ),
+            "licensed_members_without_mfa",
+        )
+        .filter(m365_user::Column::AccountId.eq(account_id))
+        .group_by(m365_user::Column::TenantId);
+    if !include_disabled_accounts {
+        q = q.filter(m365_user::Column::AccountEnabled.eq(true));
+    }
+    if let Some(rows) = tenant_rows {
+        q = q.filter(m365_user::Column::TenantId.is_in(rows.iter().copied()));
+    }
+    q.into_model::<MfaCounts>().all(db).await
 }

@@ -121,6 +121,7 @@ fn faults(g: &mut Inner, tenant_idx: usize) -> Option<Reply> {
     }
     w.1 += 1;
     if w.1 > throttle.requests {
+        *g.stats.entry("429 responses".into()).or_default() += 1;
         let mut r = error(429, "TooManyRequests", "Please retry again later.");
         r.body["error"]["innerError"]["code"] = json!("429");
         r.body["error"]["innerError"]["status"] = json!("429");

@@ -48,8 +48,7 @@ pub fn sdl() -> String {
 
 /// The schema bound to the running app.
 pub fn build(state: AppState) -> AppSchema {
-    let b = loaders::register(schema_builder(&state.config), &state.db);
-    b.data(state).finish()
+    schema_builder(&state.config).data(state).finish()
 }
 
 /// Helpers on the resolver context.

@@ -82,7 +82,8 @@ fn auth_of(s: &HttpState, headers: &HeaderMap) -> Auth {
 }
 
 async fn execute(s: &HttpState, headers: &HeaderMap, req: Request, media: Media) -> Response {
-    let resp = s.schema.execute(req.data(auth_of(s, headers))).await;
+    let req = crate::graphql::loaders::attach(req.data(auth_of(s, headers)), &s.app.db);
+    let resp = s.schema.execute(req).await;
     let request_error = resp.data == async_graphql::Value::Null
         && !resp.errors.is_empty()
         && resp.errors.iter().all(|e| e.path.is_empty());

@@ -151,6 +151,7 @@ async fn serve(socket: WebSocket, protocol: Protocol, s: HttpState) {
                             _ => break Some(close(4400, "Invalid message received: subscribe payload is not a GraphQL request")),
                         };
                         let schema = s.schema.clone();
+                        let req = crate::graphql::loaders::attach(req, &s.app.db);
                         let tx = out_tx.clone();
                         let sub_id = id.clone();
                         subs.insert(id, tokio::spawn(async move {

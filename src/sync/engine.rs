@@ -406,12 +406,25 @@ async fn read_tenant(graph: &GraphClient, token: &str, held_roles: &[String]) ->
         .into_iter()
         .flatten()
         .collect();
+    let licenses: Result<Vec<SubscribedSku>, GraphError> = graph
+        .pages(token, "/subscribedSkus")
+        .try_collect::<Vec<Vec<SubscribedSku>>>()
+        .await
+        .map(|p| p.into_iter().flatten().collect());
     let mut mfa = HashMap::with_capacity(users.len());
     let mut is_admin = HashMap::new();
     let mut mfa_source = None;
     let mut mfa_problem = None;
-    let report: Result<Vec<Vec<UserRegistrationDetails>>, GraphError> =
-        graph.pages(token, "/reports/authenticationMethods/userRegistrationDetails?$top=999").try_collect().await;
+    // The report needs Entra ID P1: when the tenant's SKUs show none, go straight to methods.
+    let report: Result<Vec<Vec<UserRegistrationDetails>>, GraphError> = match &licenses {
+        Ok(skus) if !has_p1(skus) => Err(GraphError::Api {
+            status: 403,
+            code: "Authentication_RequestFromNonPremiumTenantOrB2CTenant".into(),
+            message: "no active Microsoft Entra ID P1 plan among the tenant's subscriptions".into(),
+            request_id: None,
+        }),
+        _ => graph.pages(token, "/reports/authenticationMethods/userRegistrationDetails?$top=999").try_collect().await,
+    };
     match report {
         Ok(pages) => {
             mfa_source = Some("registration_report");
@@ -433,7 +446,14 @@ async fn read_tenant(graph: &GraphClient, token: &str, held_roles: &[String]) ->
                 .iter()
                 .map(|u| BatchGet { id: u.id.clone(), url: format!("/users/{}/authentication/methods", u.id) })
                 .collect();
-            let answers = graph.batch_get(token, &items).await?;
+            // Probe with the first batch: when every item is refused, the rest would be too.
+            let split = items.len().min(20);
+            let mut answers = graph.batch_get(token, &items[..split]).await?;
+            let all_refused =
+                !answers.is_empty() && answers.values().all(|a| matches!(a, Err(e) if e.status() == Some(403)));
+            if !all_refused && split < items.len() {
+                answers.extend(graph.batch_get(token, &items[split..]).await?);
+            }
             let mut refused: Option<GraphError> = None;
             for u in &users {
                 match answers.get(&u.id) {
@@ -453,13 +473,18 @@ async fn read_tenant(graph: &GraphClient, token: &str, held_roles: &[String]) ->
                             mfa::unavailable(format!("authentication methods could not be read: {e}")),
                         );
                     }
+                    None if all_refused => {
+                        mfa.insert(
+                            u.id.clone(),
+                            mfa::unavailable("authentication methods were refused for this tenant".into()),
+                        );
+                    }
                     None => {
                         mfa.insert(u.id.clone(), mfa::unavailable("Microsoft did not answer for this user".into()));
                     }
                 }
             }
-            let all_refused = !users.is_empty() && mfa.values().all(|m| m.status == "unavailable");
-            if all_refused {
+            if !users.is_empty() && mfa.values().all(|m| m.status == "unavailable") {
                 let methods_why =
                     refused.map_or_else(|| "no answer".to_owned(), |e| e.code().unwrap_or("error").to_owned());
                 let report_why = mfa::report_refusal(&report_err);
@@ -476,12 +501,15 @@ async fn read_tenant(graph: &GraphClient, token: &str, held_roles: &[String]) ->
             }
         }
     }
-    let licenses: Result<Vec<SubscribedSku>, GraphError> = graph
-        .pages(token, "/subscribedSkus")
-        .try_collect::<Vec<Vec<SubscribedSku>>>()
-        .await
-        .map(|p| p.into_iter().flatten().collect());
     Ok(TenantData { org, users, mfa, is_admin, mfa_source, mfa_problem, licenses })
+}
+
+/// Whether an enabled subscription includes Entra ID P1 (or P2), which the report needs.
+fn has_p1(skus: &[SubscribedSku]) -> bool {
+    skus.iter().any(|s| {
+        matches!(s.capability_status.as_deref(), None | Some("Enabled") | Some("Warning"))
+            && s.service_plans.iter().any(|p| matches!(p.service_plan_name.as_str(), "AAD_PREMIUM" | "AAD_PREMIUM_P2"))
+    })
 }
 
 /// Records a tenant's outcome alone (when nothing was read).

@@ -95,6 +95,7 @@ impl TestApp {
         config.m365_client_id = emu_config.client_id.clone();
         config.m365_client_secret = Secret::new(emu_config.client_secret.clone());
         config.m365_authority_url = emu_url.clone();
+        config.m365_license_names_url = Some(emu_url.join("/_emulator/licensing/product-names.csv").unwrap());
         config.m365_graph_url = emu_url;
         config.sync_interval = Duration::ZERO;
         tweak(&mut config);

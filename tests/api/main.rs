@@ -4,6 +4,7 @@
 mod connect;
 mod foundation;
 mod helpers;
+mod mapping;
 mod microsoft;
 mod schema;
 mod sync;

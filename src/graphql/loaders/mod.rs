@@ -1,11 +1,16 @@
 //! DataLoaders: one per lookup, each batching a resolver's per-item queries into one statement.
 //! Keys are ids the resolver already scoped to the caller's account.
+//!
+//! Loaders live per request, with a cache: list resolvers prefetch what the query selects (one
+//! statement per relation, see [`prefetch_users`]), so nested fields are cache hits and a page
+//! costs a fixed number of statements however long it is. (Batching alone is not enough: the
+//! executor yields every 32 list items, and a loader's timer can fire in between.)
 
 use std::{collections::HashMap, sync::Arc};
 
 use async_graphql::{
-    SchemaBuilder,
-    dataloader::{DataLoader, Loader},
+    Request,
+    dataloader::{DataLoader, HashMapCache, Loader},
 };
 use entity::contact;
 use sea_orm::DatabaseConnection;
@@ -21,7 +26,8 @@ impl Loader<i64> for ContactsByClient {
 
     async fn load(&self, keys: &[i64]) -> Result<HashMap<i64, Self::Value>, Self::Error> {
         let rows = db::clients::contacts_of(&self.0, keys).await.map_err(|e| Arc::new(e.into()))?;
-        let mut out: HashMap<i64, Vec<contact::Model>> = HashMap::new();
+        // An answer for every key (empty included), so the request cache never asks twice.
+        let mut out: HashMap<i64, Vec<contact::Model>> = keys.iter().map(|k| (*k, vec![])).collect();
         for r in rows {
             out.entry(r.client_id).or_default().push(r);
         }
@@ -29,12 +35,213 @@ impl Loader<i64> for ContactsByClient {
     }
 }
 
-/// Adds every loader to the schema's data.
-pub fn register<Q, M, S>(b: SchemaBuilder<Q, M, S>, db: &DatabaseConnection) -> SchemaBuilder<Q, M, S> {
-    b.data(DataLoader::new(ContactsByClient(db.clone()), tokio::spawn))
+/// A loader of this request, with its cache.
+pub type Cached<L> = DataLoader<L, HashMapCache>;
+
+fn cached<L: Loader<i64>>(l: L) -> Cached<L> {
+    DataLoader::with_cache(l, tokio::spawn, HashMapCache::default())
+}
+
+/// Adds this request's loaders to a request.
+pub fn attach(req: Request, db: &DatabaseConnection) -> Request {
+    req.data(cached(ContactsByClient(db.clone())))
+        .data(cached(TenantById(db.clone())))
+        .data(cached(MappingByTenant(db.clone())))
+        .data(cached(ClientById(db.clone())))
+        .data(cached(ContactById(db.clone())))
+        .data(cached(LicensesByUser(db.clone())))
+        .data(cached(UserCountByTenant(db.clone())))
+        .data(cached(CandidatesByAccount(db.clone())))
+}
+
+/// Loads one value through this request's loader.
+pub async fn load<L: Loader<i64, Error = Arc<AppError>>>(
+    ctx: &async_graphql::Context<'_>,
+    key: i64,
+) -> Result<Option<L::Value>, AppError>
+where
+    L::Value: Clone,
+{
+    ctx.data_unchecked::<Cached<L>>().load_one(key).await.map_err(loader_err)
+}
+
+/// Loads many values at once into this request's cache (one statement).
+pub async fn warm<L: Loader<i64, Error = Arc<AppError>>>(
+    ctx: &async_graphql::Context<'_>,
+    keys: impl IntoIterator<Item = i64>,
+) -> Result<HashMap<i64, L::Value>, AppError>
+where
+    L::Value: Clone,
+{
+    ctx.data_unchecked::<Cached<L>>().load_many(keys).await.map_err(loader_err)
+}
+
+/// Prefetches what a page of users selects: tenants, their mappings and clients (and those
+/// clients' contacts), licenses, linked contacts, tenants' user counts.
+pub async fn prefetch_users(
+    ctx: &async_graphql::Context<'_>,
+    users: &[entity::m365_user::Model],
+) -> Result<(), AppError> {
+    let node = ctx.look_ahead().field("edges").field("node");
+    let tenants: std::collections::BTreeSet<i64> = users.iter().map(|u| u.tenant_id).collect();
+    let tenant_sel = node.field("tenant");
+    let client_sel = node.field("client");
+    if tenant_sel.exists() {
+        warm::<TenantById>(ctx, tenants.iter().copied()).await?;
+        if tenant_sel.field("userCount").exists() {
+            warm::<UserCountByTenant>(ctx, tenants.iter().copied()).await?;
+        }
+    }
+    let mapping_sel = tenant_sel.field("mapping");
+    if client_sel.exists() || mapping_sel.exists() {
+        let mappings = warm::<MappingByTenant>(ctx, tenants.iter().copied()).await?;
+        let clients: Vec<i64> = mappings.values().flatten().map(|m| m.client_id).collect();
+        if client_sel.exists() || mapping_sel.field("client").exists() {
+            warm::<ClientById>(ctx, clients.iter().copied()).await?;
+        }
+        if client_sel.field("contacts").exists() || mapping_sel.field("client").field("contacts").exists() {
+            warm::<ContactsByClient>(ctx, clients.iter().copied()).await?;
+        }
+    }
+    if node.field("licenses").exists() {
+        warm::<LicensesByUser>(ctx, users.iter().map(|u| u.id)).await?;
+        if node.field("licenses").field("tenant").exists() {
+            warm::<TenantById>(ctx, tenants.iter().copied()).await?;
+        }
+    }
+    if node.field("contact").exists() {
+        warm::<ContactById>(ctx, users.iter().filter_map(|u| u.contact_id)).await?;
+    }
+    Ok(())
+}
+
+/// Prefetches what a page of tenants selects: mappings and their clients, user counts.
+pub async fn prefetch_tenants(
+    ctx: &async_graphql::Context<'_>,
+    tenants: &[entity::m365_tenant::Model],
+) -> Result<(), AppError> {
+    let node = ctx.look_ahead().field("edges").field("node");
+    let ids: Vec<i64> = tenants.iter().map(|t| t.id).collect();
+    if node.field("mapping").exists() {
+        let mappings = warm::<MappingByTenant>(ctx, ids.iter().copied()).await?;
+        if node.field("mapping").field("client").exists() {
+            warm::<ClientById>(ctx, mappings.values().flatten().map(|m| m.client_id)).await?;
+        }
+    }
+    if node.field("userCount").exists() {
+        warm::<UserCountByTenant>(ctx, ids.iter().copied()).await?;
+    }
+    Ok(())
 }
 
 /// Turns a loader's shared error back into the API error.
 pub fn loader_err(e: Arc<AppError>) -> AppError {
     AppError::Internal(e.to_string())
+}
+
+/// Tenants by row id.
+pub struct TenantById(pub DatabaseConnection);
+
+impl Loader<i64> for TenantById {
+    type Value = entity::m365_tenant::Model;
+    type Error = Arc<AppError>;
+
+    async fn load(&self, keys: &[i64]) -> Result<HashMap<i64, Self::Value>, Self::Error> {
+        let rows = db::tenants::by_ids(&self.0, keys).await.map_err(|e| Arc::new(e.into()))?;
+        Ok(rows.into_iter().map(|r| (r.id, r)).collect())
+    }
+}
+
+/// A tenant's mapping, by tenant row id.
+pub struct MappingByTenant(pub DatabaseConnection);
+
+impl Loader<i64> for MappingByTenant {
+    /// `None` for an unmapped tenant (cached like any answer).
+    type Value = Option<entity::tenant_mapping::Model>;
+    type Error = Arc<AppError>;
+
+    async fn load(&self, keys: &[i64]) -> Result<HashMap<i64, Self::Value>, Self::Error> {
+        let rows = db::mappings::by_tenants(&self.0, keys).await.map_err(|e| Arc::new(e.into()))?;
+        let mut out: HashMap<i64, Self::Value> = keys.iter().map(|k| (*k, None)).collect();
+        out.extend(rows.into_iter().map(|r| (r.tenant_id, Some(r))));
+        Ok(out)
+    }
+}
+
+/// Clients by id.
+pub struct ClientById(pub DatabaseConnection);
+
+impl Loader<i64> for ClientById {
+    type Value = entity::client::Model;
+    type Error = Arc<AppError>;
+
+    async fn load(&self, keys: &[i64]) -> Result<HashMap<i64, Self::Value>, Self::Error> {
+        let rows = db::clients::by_ids(&self.0, keys).await.map_err(|e| Arc::new(e.into()))?;
+        Ok(rows.into_iter().map(|r| (r.id, r)).collect())
+    }
+}
+
+/// Contacts by id.
+pub struct ContactById(pub DatabaseConnection);
+
+impl Loader<i64> for ContactById {
+    type Value = contact::Model;
+    type Error = Arc<AppError>;
+
+    async fn load(&self, keys: &[i64]) -> Result<HashMap<i64, Self::Value>, Self::Error> {
+        let rows = db::clients::contacts_by_ids(&self.0, keys).await.map_err(|e| Arc::new(e.into()))?;
+        Ok(rows.into_iter().map(|r| (r.id, r)).collect())
+    }
+}
+
+/// A user's licenses, by user row id.
+pub struct LicensesByUser(pub DatabaseConnection);
+
+impl Loader<i64> for LicensesByUser {
+    type Value = Vec<entity::m365_license::Model>;
+    type Error = Arc<AppError>;
+
+    async fn load(&self, keys: &[i64]) -> Result<HashMap<i64, Self::Value>, Self::Error> {
+        let rows = db::users::licenses_of_users(&self.0, keys).await.map_err(|e| Arc::new(e.into()))?;
+        let mut out: HashMap<i64, Self::Value> = keys.iter().map(|k| (*k, vec![])).collect();
+        for (user, lic) in rows {
+            out.entry(user).or_default().push(lic);
+        }
+        Ok(out)
+    }
+}
+
+/// Users per tenant, by tenant row id.
+pub struct UserCountByTenant(pub DatabaseConnection);
+
+impl Loader<i64> for UserCountByTenant {
+    type Value = i64;
+    type Error = Arc<AppError>;
+
+    async fn load(&self, keys: &[i64]) -> Result<HashMap<i64, Self::Value>, Self::Error> {
+        let mut out: HashMap<i64, i64> = keys.iter().map(|k| (*k, 0)).collect();
+        out.extend(db::users::count_by_tenants(&self.0, keys).await.map_err(|e| Arc::new(e.into()))?);
+        Ok(out)
+    }
+}
+
+/// Suggestion candidates of an account (clients, their contacts' domains, existing mappings),
+/// loaded once per account however many tenants ask.
+pub struct CandidatesByAccount(pub DatabaseConnection);
+
+/// Clients as candidates, and client id → tenant rows it is mapped to.
+pub type Candidates = Arc<(Vec<crate::mapping::suggest::Candidate>, HashMap<i64, std::collections::HashSet<i64>>)>;
+
+impl Loader<i64> for CandidatesByAccount {
+    type Value = Candidates;
+    type Error = Arc<AppError>;
+
+    async fn load(&self, keys: &[i64]) -> Result<HashMap<i64, Self::Value>, Self::Error> {
+        let mut out = HashMap::new();
+        for account in keys {
+            let c = db::mappings::candidates(&self.0, *account).await.map_err(|e| Arc::new(e.into()))?;
+            out.insert(*account, Arc::new(c));
+        }
+        Ok(out)
+    }
 }

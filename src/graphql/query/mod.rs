@@ -2,10 +2,11 @@
 
 mod clients;
 mod integration;
+mod m365;
 
 use async_graphql::MergedObject;
 
 /// Read access to the account's Microsoft 365 integration and the MSP's own data.
 /// Every field needs a valid token; data is always the caller's account's.
 #[derive(Default, MergedObject)]
-pub struct Query(integration::IntegrationQuery, clients::ClientsQuery);
+pub struct Query(integration::IntegrationQuery, m365::M365Query, clients::ClientsQuery);

@@ -1,12 +1,12 @@
 //! `Client` and `Contact`: the MSP's own data.
 
-use async_graphql::{ComplexObject, Context, ID, InputObject, SimpleObject, dataloader::DataLoader};
+use async_graphql::{ComplexObject, Context, ID, InputObject, SimpleObject};
 use entity::{client, contact};
 
 use crate::{
     connection,
     error::AppResult,
-    graphql::loaders::{ContactsByClient, loader_err},
+    graphql::loaders::{ContactsByClient, load},
 };
 
 /// One of the MSP's own customers, usually pushed from a PSA.
@@ -51,12 +51,7 @@ impl Client {
     /// The client's contacts, oldest first.
     #[graphql(complexity = "10 * child_complexity")]
     async fn contacts(&self, ctx: &Context<'_>) -> AppResult<Vec<Contact>> {
-        let rows = ctx
-            .data_unchecked::<DataLoader<ContactsByClient>>()
-            .load_one(self.row_id)
-            .await
-            .map_err(loader_err)?
-            .unwrap_or_default();
+        let rows = load::<ContactsByClient>(ctx, self.row_id).await?.unwrap_or_default();
         Ok(rows.into_iter().map(Contact::from).collect())
     }
 }

@@ -1,7 +1,10 @@
 //! GraphQL object types shared by several domains, and the Relay connection plumbing.
 
 pub mod client;
+pub mod coverage;
 pub mod integration;
+pub mod tenant;
+pub mod user;
 
 use async_graphql::{ID, SimpleObject};
 use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};

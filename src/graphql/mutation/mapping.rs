@@ -1,0 +1,124 @@
+//! `createTenantMapping`, `bulkCreateTenantMappings`, `deleteTenantMapping`,
+//! `acceptTenantSuggestions`.
+
+use async_graphql::{Context, ID, Object};
+
+use crate::{
+    db,
+    error::{AppError, AppResult},
+    graphql::{
+        ContextExt, m365_manager,
+        types::{
+            parse_id,
+            tenant::{BulkTenantMappingPayload, SkippedTenant, TenantMapping, TenantMappingInput},
+        },
+    },
+    mapping::{self, MappingRequest, method, suggest},
+};
+
+#[derive(Default)]
+pub struct MappingMutation;
+
+#[Object]
+impl MappingMutation {
+    /// Maps a tenant to a client (Create Mapping); the tenant's users are linked to the client's
+    /// contacts at once. Errors: `UNAUTHENTICATED`, `FORBIDDEN`, `FEATURE_DISABLED`,
+    /// `BAD_USER_INPUT` (unknown tenant or client, named in `extensions.field`), `CONFLICT`
+    /// (already mapped: delete the mapping first).
+    async fn create_tenant_mapping(&self, ctx: &Context<'_>, tenant_id: ID, client_id: ID) -> AppResult<TenantMapping> {
+        let r = m365_manager(ctx).await?;
+        let req = MappingRequest {
+            tenant_row: parse_id(&tenant_id, "tenantId")?,
+            client_id: parse_id(&client_id, "clientId")?,
+            path: "mapping".into(),
+        };
+        let app = ctx.state();
+        let mut made =
+            mapping::create(&app.db, r.account.id, &[req], method::MANUAL, &r.caller.user, app.clock.now()).await?;
+        Ok(made.remove(0).into())
+    }
+
+    /// Maps several tenants at once (Map Selected), all or nothing: a bad item is named in the
+    /// error (`mappings[i]`) and nothing is stored. At most 1,000.
+    /// Errors: as `createTenantMapping`.
+    async fn bulk_create_tenant_mappings(
+        &self,
+        ctx: &Context<'_>,
+        mappings: Vec<TenantMappingInput>,
+    ) -> AppResult<BulkTenantMappingPayload> {
+        let r = m365_manager(ctx).await?;
+        let reqs = mappings
+            .iter()
+            .enumerate()
+            .map(|(i, m)| {
+                Ok(MappingRequest {
+                    tenant_row: parse_id(&m.tenant_id, &format!("mappings[{i}].tenantId"))?,
+                    client_id: parse_id(&m.client_id, &format!("mappings[{i}].clientId"))?,
+                    path: format!("mappings[{i}]"),
+                })
+            })
+            .collect::<AppResult<Vec<_>>>()?;
+        let app = ctx.state();
+        let made = mapping::create(&app.db, r.account.id, &reqs, method::BULK, &r.caller.user, app.clock.now()).await?;
+        Ok(BulkTenantMappingPayload { mappings: made.into_iter().map(TenantMapping::from).collect(), skipped: vec![] })
+    }
+
+    /// Accepts the top suggestion of each selected tenant whose confidence is at least
+    /// `minConfidence`; the others are returned as skipped with the reason.
+    /// Errors: `UNAUTHENTICATED`, `FORBIDDEN`, `FEATURE_DISABLED`, `BAD_USER_INPUT`.
+    async fn accept_tenant_suggestions(
+        &self,
+        ctx: &Context<'_>,
+        tenant_ids: Vec<ID>,
+        #[graphql(default = 80, desc = "Lowest confidence (0–100) accepted.")] min_confidence: i32,
+    ) -> AppResult<BulkTenantMappingPayload> {
+        let r = m365_manager(ctx).await?;
+        if !(0..=100).contains(&min_confidence) {
+            return Err(AppError::bad_input("minConfidence", "minConfidence must be between 0 and 100"));
+        }
+        let app = ctx.state();
+        let (mut candidates, mut mapped) = db::mappings::candidates(&app.db, r.account.id).await?;
+        let mut reqs = vec![];
+        let mut skipped = vec![];
+        for (i, id) in tenant_ids.iter().enumerate() {
+            let row = parse_id(id, &format!("tenantIds[{i}]"))?;
+            let Some(t) = db::tenants::get(&app.db, r.account.id, row).await? else {
+                return Err(AppError::bad_input(format!("tenantIds[{i}]"), format!("tenantIds[{i}]: no such tenant")));
+            };
+            if db::tenants::mapping_of(&app.db, t.id).await?.is_some() {
+                skipped.push(SkippedTenant { tenant_id: id.clone(), reason: "already mapped".into() });
+                continue;
+            }
+            for c in candidates.iter_mut() {
+                c.mapped_elsewhere = mapped.get(&c.id).is_some_and(|ts| ts.iter().any(|x| *x != t.id));
+            }
+            match suggest::suggest(&t.display_name, &t.domains.0, &candidates, 1).into_iter().next() {
+                Some(s) if s.confidence >= min_confidence => {
+                    mapped.entry(s.client_id).or_default().insert(t.id);
+                    reqs.push(MappingRequest {
+                        tenant_row: t.id,
+                        client_id: s.client_id,
+                        path: format!("tenantIds[{i}]"),
+                    });
+                }
+                Some(s) => skipped.push(SkippedTenant {
+                    tenant_id: id.clone(),
+                    reason: format!("best suggestion has confidence {} (below {min_confidence})", s.confidence),
+                }),
+                None => skipped.push(SkippedTenant { tenant_id: id.clone(), reason: "no suggestion".into() }),
+            }
+        }
+        let made =
+            mapping::create(&app.db, r.account.id, &reqs, method::SUGGESTION, &r.caller.user, app.clock.now()).await?;
+        Ok(BulkTenantMappingPayload { mappings: made.into_iter().map(TenantMapping::from).collect(), skipped })
+    }
+
+    /// Unmaps a tenant; its users' contact links are removed. Returns true.
+    /// Errors: `UNAUTHENTICATED`, `FORBIDDEN`, `FEATURE_DISABLED`, `NOT_FOUND` (no such tenant,
+    /// or not mapped), `BAD_USER_INPUT`.
+    async fn delete_tenant_mapping(&self, ctx: &Context<'_>, tenant_id: ID) -> AppResult<bool> {
+        let r = m365_manager(ctx).await?;
+        mapping::delete(&ctx.state().db, r.account.id, parse_id(&tenant_id, "tenantId")?).await?;
+        Ok(true)
+    }
+}

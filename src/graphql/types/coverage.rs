@@ -1,0 +1,104 @@
+//! `MfaCoverage`: MFA evidence a GRC tool can file.
+
+use async_graphql::{ComplexObject, Context, SimpleObject};
+use chrono::{DateTime, Utc};
+
+use crate::{
+    db::users::MfaCounts,
+    error::{AppError, AppResult},
+    graphql::{
+        loaders::{TenantById, load},
+        types::tenant::M365Tenant,
+    },
+};
+
+/// MFA coverage of a scope (an account, a client, or a tenant).
+#[derive(Clone, Debug, SimpleObject)]
+pub struct MfaCoverage {
+    /// Users counted (sign-in enabled accounts unless `includeDisabledAccounts`).
+    pub users: i32,
+    /// Users with MFA.
+    pub enabled: i32,
+    /// Users without MFA.
+    pub disabled: i32,
+    /// Users whose MFA could not be read.
+    pub unavailable: i32,
+    /// `enabled / (enabled + disabled) × 100`, over users whose MFA could be read; 0 when none.
+    pub coverage_percent: f64,
+    /// Admins whose MFA is not enabled (disabled or unreadable).
+    pub admins_without_mfa: i32,
+    /// Licensed, sign-in enabled members whose MFA is not enabled.
+    pub licensed_members_without_mfa: i32,
+    /// The same figures per tenant.
+    pub tenants: Vec<TenantCoverage>,
+    /// When this answer was computed.
+    pub generated_at: DateTime<Utc>,
+    /// The oldest last successful sync among the tenants counted (the data is at least this
+    /// fresh); null when no tenant has synced.
+    pub data_as_of: Option<DateTime<Utc>>,
+}
+
+/// MFA coverage of one tenant.
+#[derive(Clone, Debug, SimpleObject)]
+#[graphql(complex)]
+pub struct TenantCoverage {
+    /// Users counted.
+    pub users: i32,
+    /// Users with MFA.
+    pub enabled: i32,
+    /// Users without MFA.
+    pub disabled: i32,
+    /// Users whose MFA could not be read.
+    pub unavailable: i32,
+    /// `enabled / (enabled + disabled) × 100`; 0 when none could be read.
+    pub coverage_percent: f64,
+    /// Admins whose MFA is not enabled.
+    pub admins_without_mfa: i32,
+    /// Licensed, sign-in enabled members whose MFA is not enabled.
+    pub licensed_members_without_mfa: i32,
+    /// The tenant's last successful sync.
+    pub data_as_of: Option<DateTime<Utc>>,
+    #[graphql(skip)]
+    pub tenant_row: i64,
+}
+
+#[ComplexObject]
+impl TenantCoverage {
+    /// The tenant.
+    async fn tenant(&self, ctx: &Context<'_>) -> AppResult<M365Tenant> {
+        load::<TenantById>(ctx, self.tenant_row).await?.map(M365Tenant::from).ok_or(AppError::NotFound("tenant"))
+    }
+}
+
+/// Percent of readable users with MFA, rounded to two decimals.
+pub fn percent(enabled: i64, disabled: i64) -> f64 {
+    let readable = enabled + disabled;
+    if readable == 0 { 0.0 } else { (enabled as f64 * 10_000.0 / readable as f64).round() / 100.0 }
+}
+
+impl TenantCoverage {
+    /// From grouped counts.
+    pub fn new(c: &MfaCounts, data_as_of: Option<DateTime<Utc>>) -> Self {
+        Self {
+            users: c.users as i32,
+            enabled: c.enabled as i32,
+            disabled: c.disabled as i32,
+            unavailable: c.unavailable as i32,
+            coverage_percent: percent(c.enabled, c.disabled),
+            admins_without_mfa: c.admins_without_mfa as i32,
+            licensed_members_without_mfa: c.licensed_members_without_mfa as i32,
+            data_as_of,
+            tenant_row: c.tenant_id,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn percent_over_readable_users() {
+        assert_eq!(super::percent(0, 0), 0.0);
+        assert_eq!(super::percent(2, 1), 66.67);
+        assert_eq!(super::percent(5, 0), 100.0);
+    }
+}

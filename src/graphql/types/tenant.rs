@@ -1,0 +1,278 @@
+//! `M365Tenant`, `TenantMapping`, `ClientSuggestion`.
+
+use async_graphql::{ComplexObject, Context, Enum, ID, InputObject, SimpleObject};
+use chrono::{DateTime, Utc};
+use entity::{m365_tenant, tenant_mapping};
+
+use crate::{
+    connection,
+    error::{AppError, AppResult},
+    graphql::{
+        loaders::{CandidatesByAccount, ClientById, MappingByTenant, TenantById, UserCountByTenant, load},
+        types::client::Client,
+    },
+    mapping::suggest::{self, Candidate},
+    microsoft::roles,
+};
+
+/// How a tenant's last sync went.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Enum)]
+pub enum TenantSyncStatus {
+    /// Everything was read.
+    Ok,
+    /// Users were read but not everything (see `syncErrorCode`, e.g. MFA_UNAVAILABLE).
+    Partial,
+    /// Nothing could be read; stored data was kept.
+    Failed,
+}
+
+/// Where MFA answers came from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Enum)]
+pub enum MfaSource {
+    /// The authentication-methods registration report (needs Entra ID P1 and a reports role).
+    RegistrationReport,
+    /// Each user's authentication methods (through `$batch`).
+    AuthenticationMethods,
+}
+
+impl MfaSource {
+    /// From the stored text.
+    pub fn parse(s: Option<&str>) -> Option<Self> {
+        match s? {
+            "registration_report" => Some(Self::RegistrationReport),
+            "authentication_methods" => Some(Self::AuthenticationMethods),
+            _ => None,
+        }
+    }
+}
+
+/// A customer tenant discovered through GDAP.
+#[derive(Clone, Debug, SimpleObject)]
+#[graphql(complex)]
+pub struct M365Tenant {
+    /// Our id for the tenant (use it in mappings and filters).
+    pub id: ID,
+    /// Microsoft's tenant id (GUID).
+    pub tenant_id: String,
+    /// Organization name.
+    pub display_name: String,
+    /// Primary verified domain; null until the first sync of the tenant.
+    pub default_domain: Option<String>,
+    /// Verified domains (empty until the first sync of the tenant).
+    pub domains: Vec<String>,
+    /// Names of the GDAP roles your relationships with the customer grant.
+    pub gdap_roles: Vec<String>,
+    /// When the tenant's data was last written; null before its first successful read.
+    pub last_synced_at: Option<DateTime<Utc>>,
+    /// Outcome of the tenant's last sync; null before its first sync.
+    pub sync_status: Option<TenantSyncStatus>,
+    /// Machine-readable reason when not OK (e.g. `CONSENT_MISSING`, `NO_GDAP_ACCESS`, `MFA_UNAVAILABLE`).
+    pub sync_error_code: Option<String>,
+    /// What went wrong, for a person; null when OK.
+    pub sync_error: Option<String>,
+    /// What to do about it; null when OK.
+    pub remediation: Option<String>,
+    /// Where the tenant's MFA answers came from; null when MFA could not be read.
+    pub mfa_source: Option<MfaSource>,
+    #[graphql(skip)]
+    pub row: i64,
+    #[graphql(skip)]
+    pub account_id: i64,
+}
+
+impl From<m365_tenant::Model> for M365Tenant {
+    fn from(m: m365_tenant::Model) -> Self {
+        Self {
+            id: ID(m.id.to_string()),
+            tenant_id: m.tenant_id,
+            display_name: m.display_name,
+            default_domain: m.default_domain,
+            domains: m.domains.0,
+            gdap_roles: m.gdap_roles.0.iter().map(|r| roles::name(r)).collect(),
+            last_synced_at: m.last_synced_at,
+            sync_status: match m.sync_status.as_deref() {
+                Some("ok") => Some(TenantSyncStatus::Ok),
+                Some("partial") => Some(TenantSyncStatus::Partial),
+                Some("failed") => Some(TenantSyncStatus::Failed),
+                _ => None,
+            },
+            sync_error_code: m.sync_error_code,
+            sync_error: m.sync_error,
+            remediation: m.remediation,
+            mfa_source: MfaSource::parse(m.mfa_source.as_deref()),
+            row: m.id,
+            account_id: m.account_id,
+        }
+    }
+}
+
+#[ComplexObject]
+impl M365Tenant {
+    /// The client the tenant is mapped to; null while unmapped (its users are then not linked
+    /// to contacts).
+    async fn mapping(&self, ctx: &Context<'_>) -> AppResult<Option<TenantMapping>> {
+        Ok(load::<MappingByTenant>(ctx, self.row).await?.flatten().map(TenantMapping::from))
+    }
+
+    /// Clients this tenant most likely belongs to, best first, with a confidence (0–100) and the
+    /// reasons. Clients already mapped to another tenant rank lower.
+    #[graphql(complexity = "5 * child_complexity")]
+    async fn suggestions(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(default = 3, desc = "How many suggestions, 0 to 20.")] first: i32,
+    ) -> AppResult<Vec<ClientSuggestion>> {
+        if !(0..=20).contains(&first) {
+            return Err(AppError::bad_input("first", "first must be between 0 and 20"));
+        }
+        let Some(c) = load::<CandidatesByAccount>(ctx, self.account_id).await? else { return Ok(vec![]) };
+        let (candidates, mapped) = (&c.0, &c.1);
+        let scoped: Vec<Candidate> = candidates
+            .iter()
+            .map(|cand| {
+                let mut cand = cand.clone();
+                cand.mapped_elsewhere = mapped.get(&cand.id).is_some_and(|t| t.iter().any(|t| *t != self.row));
+                cand
+            })
+            .collect();
+        let found = suggest::suggest(&self.display_name, &self.domains, &scoped, first as usize);
+        let by_id: std::collections::HashMap<i64, &Candidate> = candidates.iter().map(|c| (c.id, c)).collect();
+        let mut out = Vec::with_capacity(found.len());
+        for s in found {
+            if by_id.contains_key(&s.client_id)
+                && let Some(client) = load::<ClientById>(ctx, s.client_id).await?
+            {
+                out.push(ClientSuggestion { client: client.into(), confidence: s.confidence, reasons: s.reasons });
+            }
+        }
+        Ok(out)
+    }
+
+    /// Users synced for the tenant.
+    async fn user_count(&self, ctx: &Context<'_>) -> AppResult<i32> {
+        Ok(load::<UserCountByTenant>(ctx, self.row).await?.unwrap_or(0) as i32)
+    }
+}
+
+connection!(
+    M365TenantConnection,
+    M365TenantEdge,
+    M365Tenant,
+    "A page of discovered tenants.",
+    "A tenant with its cursor."
+);
+
+/// Which tenants to list.
+#[derive(Clone, Debug, Default, InputObject)]
+pub struct M365TenantFilter {
+    /// Only mapped (true) or unmapped (false) tenants; null for both.
+    pub mapped: Option<bool>,
+    /// Case-insensitive part of the name or default domain.
+    pub search: Option<String>,
+}
+
+/// How a mapping was made.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Enum)]
+pub enum MappingMethod {
+    /// Create Mapping on one tenant.
+    Manual,
+    /// Map Selected.
+    Bulk,
+    /// An accepted suggestion.
+    Suggestion,
+}
+
+/// A tenant mapped to one of the MSP's clients (one client per tenant).
+#[derive(Clone, Debug, SimpleObject)]
+#[graphql(complex)]
+pub struct TenantMapping {
+    /// When it was made.
+    pub created_at: DateTime<Utc>,
+    /// Who made it (token subject).
+    pub created_by: String,
+    /// How it was made.
+    pub method: MappingMethod,
+    #[graphql(skip)]
+    pub tenant_row: i64,
+    #[graphql(skip)]
+    pub client_id: i64,
+}
+
+impl From<tenant_mapping::Model> for TenantMapping {
+    fn from(m: tenant_mapping::Model) -> Self {
+        Self {
+            created_at: m.created_at,
+            created_by: m.created_by,
+            method: match m.method.as_str() {
+                "bulk" => MappingMethod::Bulk,
+                "suggestion" => MappingMethod::Suggestion,
+                _ => MappingMethod::Manual,
+            },
+            tenant_row: m.tenant_id,
+            client_id: m.client_id,
+        }
+    }
+}
+
+#[ComplexObject]
+impl TenantMapping {
+    /// The mapped tenant.
+    async fn tenant(&self, ctx: &Context<'_>) -> AppResult<M365Tenant> {
+        load::<TenantById>(ctx, self.tenant_row).await?.map(M365Tenant::from).ok_or(AppError::NotFound("tenant"))
+    }
+
+    /// The client it is mapped to.
+    async fn client(&self, ctx: &Context<'_>) -> AppResult<Client> {
+        load::<ClientById>(ctx, self.client_id).await?.map(Client::from).ok_or(AppError::NotFound("client"))
+    }
+}
+
+/// A client a tenant probably belongs to.
+#[derive(Clone, Debug, SimpleObject)]
+pub struct ClientSuggestion {
+    /// The client.
+    pub client: Client,
+    /// 0–100: 95 for a shared domain, 85 for a contacts' e-mail domain, up to 80 for names.
+    pub confidence: i32,
+    /// Why, in words (each signal that counted).
+    pub reasons: Vec<String>,
+}
+
+/// Total, mapped and unmapped tenants (the Tenant Mapping page's counts).
+#[derive(Clone, Debug, SimpleObject)]
+pub struct TenantMappingSummary {
+    /// Discovered tenants.
+    pub total: i32,
+    /// Tenants mapped to a client.
+    pub mapped: i32,
+    /// Tenants not mapped yet.
+    pub unmapped: i32,
+}
+
+/// One mapping to create.
+#[derive(Clone, Debug, InputObject)]
+pub struct TenantMappingInput {
+    /// Our tenant id (`M365Tenant.id`).
+    pub tenant_id: ID,
+    /// The client's id.
+    pub client_id: ID,
+}
+
+/// What a bulk mapping did.
+#[derive(Clone, Debug, SimpleObject)]
+pub struct BulkTenantMappingPayload {
+    /// The mappings created, in input order.
+    pub mappings: Vec<TenantMapping>,
+    /// Tenants not mapped (only `acceptTenantSuggestions` skips; `bulkCreateTenantMappings` is
+    /// all or nothing).
+    pub skipped: Vec<SkippedTenant>,
+}
+
+/// A tenant a bulk action left unmapped, and why.
+#[derive(Clone, Debug, SimpleObject)]
+pub struct SkippedTenant {
+    /// Our tenant id.
+    pub tenant_id: ID,
+    /// Why it was skipped.
+    pub reason: String,
+}

@@ -1,0 +1,464 @@
+//! Tenant mapping, suggestions, contact matching, and the read API (users, licenses, coverage),
+//! including account isolation on every root field and the statement-count test.
+
+use std::sync::atomic::Ordering;
+
+use m365_integration::emulator::world::WorldSpec;
+use serde_json::{Value, json};
+
+use crate::helpers::{TestApp, data, error_code};
+
+const TENANTS: &str = "query($f: M365TenantFilter) { m365Tenants(first: 50, filter: $f) { totalCount edges { node { id tenantId displayName defaultDomain domains gdapRoles userCount syncStatus mfaSource mapping { method client { name } } suggestions { confidence reasons client { id name } } } } } }";
+const SUMMARY: &str = "{ m365TenantMappingSummary { total mapped unmapped } }";
+const MAP: &str = "mutation($t: ID!, $c: ID!) { createTenantMapping(tenantId: $t, clientId: $c) { method createdBy tenant { displayName } client { name } } }";
+
+/// A synced account with clients shaped like the emulated tenants.
+async fn setup(app: &TestApp) -> (i64, String, Vec<Value>) {
+    let acc = app.account("A", true).await;
+    let t = app.admin_token(acc);
+    app.connected(acc).await;
+    let tenants: Vec<Value> = data(app.gql(Some(&t), TENANTS, json!({})).await)["m365Tenants"]["edges"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["node"].clone())
+        .collect();
+    (acc, t, tenants)
+}
+
+async fn upsert_clients(app: &TestApp, t: &str, clients: Value) -> Vec<Value> {
+    data(
+        app.gql(
+            Some(t),
+            "mutation($c: [ClientInput!]!) { upsertClients(clients: $c) { id name } }",
+            json!({"c": clients}),
+        )
+        .await,
+    )["upsertClients"]
+        .as_array()
+        .unwrap()
+        .clone()
+}
+
+#[tokio::test]
+async fn suggestions_rank_domains_then_names() {
+    let app = TestApp::spawn().await;
+    let (_, t, tenants) = setup(&app).await;
+    let t0 = &tenants[0];
+    let domain = t0["defaultDomain"].as_str().unwrap().to_owned();
+    let name = t0["displayName"].as_str().unwrap().to_owned();
+    let base = name.split_whitespace().next().unwrap().to_owned();
+    let clients = upsert_clients(
+        &app,
+        &t,
+        json!([
+            {"source": "cw", "externalId": "1", "name": "Unrelated Name", "domains": [domain]},
+            {"source": "cw", "externalId": "2", "name": format!("{base}, Inc.")},
+            {"source": "cw", "externalId": "3", "name": "Nothing Alike At All"},
+        ]),
+    )
+    .await;
+    data(app.gql(Some(&t), "mutation($c: [ContactInput!]!) { upsertContacts(contacts: $c) { id } }", json!({"c": [
+        {"source": "cw", "externalId": "k", "clientExternalId": "3", "name": "K", "emails": [format!("k@{}", tenants[1]["defaultDomain"].as_str().unwrap())]}
+    ]})).await);
+    let list = data(app.gql(Some(&t), TENANTS, json!({})).await);
+    let nodes: Vec<&Value> = list["m365Tenants"]["edges"].as_array().unwrap().iter().map(|e| &e["node"]).collect();
+    let s0 = &nodes[0]["suggestions"];
+    assert_eq!(s0[0]["client"]["id"], clients[0]["id"], "the shared domain ranks first: {s0}");
+    assert_eq!(s0[0]["confidence"], 95);
+    assert!(s0[0]["reasons"][0].as_str().unwrap().contains(&domain));
+    if base.len() > 3 {
+        assert_eq!(s0[1]["client"]["id"], clients[1]["id"], "then the name: {s0}");
+    }
+    // Tenant 1: a contact of client 3 has its domain.
+    let s1 = &nodes[1]["suggestions"];
+    assert_eq!(s1[0]["client"]["id"], clients[2]["id"]);
+    assert_eq!(s1[0]["confidence"], 85);
+}
+
+#[tokio::test]
+async fn mapping_links_users_to_contacts_and_unmapping_removes_the_links() {
+    let app = TestApp::spawn().await;
+    let (_, t, tenants) = setup(&app).await;
+    let tenant = &tenants[0];
+    let world = app.emu.state.lock().world.clone();
+    let wt = world.customers().iter().find(|w| w.id == tenant["tenantId"]).unwrap().clone();
+    let members: Vec<_> = wt.users.iter().filter(|u| u.user_type == "Member").collect();
+    let alias = members[1]
+        .proxy_addresses
+        .iter()
+        .find(|p| p.starts_with("smtp:"))
+        .map(|p| p[5..].to_owned())
+        .unwrap_or_else(|| members[1].upn.clone());
+    let clients = upsert_clients(&app, &t, json!([{"source": "cw", "externalId": "1", "name": "C"}])).await;
+    data(app.gql(Some(&t), "mutation($c: [ContactInput!]!) { upsertContacts(contacts: $c) { id } }", json!({"c": [
+        {"source": "cw", "externalId": "a", "clientExternalId": "1", "name": "By mail", "emails": [members[0].upn.to_uppercase()]},
+        {"source": "cw", "externalId": "b", "clientExternalId": "1", "name": "By alias", "emails": [alias.clone()]},
+        {"source": "cw", "externalId": "c1", "clientExternalId": "1", "name": "Twin 1", "emails": [members[2].upn.clone()]},
+        {"source": "cw", "externalId": "c2", "clientExternalId": "1", "name": "Twin 2", "emails": [members[2].upn.clone()]},
+    ]})).await);
+    let users_q = "query($f: M365UserFilter) { m365Users(first: 100, filter: $f) { totalCount edges { node { userPrincipalName contact { name } contactMatch { status matchedAddress } client { name } } } } }";
+    let linked = |v: &Value| {
+        v["m365Users"]["edges"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|e| e["node"]["contactMatch"]["status"] == "LINKED")
+            .count()
+    };
+    // Unmapped: nobody is linked.
+    let before = data(app.gql(Some(&t), users_q, json!({"f": {"tenantId": tenant["id"]}})).await);
+    assert_eq!(linked(&before), 0);
+    let m = data(app.gql(Some(&t), MAP, json!({"t": tenant["id"], "c": clients[0]["id"]})).await);
+    assert_eq!(m["createTenantMapping"]["method"], "MANUAL");
+    let after = data(app.gql(Some(&t), users_q, json!({"f": {"tenantId": tenant["id"]}})).await);
+    let by_upn = |upn: &str| {
+        after["m365Users"]["edges"].as_array().unwrap().iter().find(|e| e["node"]["userPrincipalName"] == upn).unwrap()
+            ["node"]
+            .clone()
+    };
+    let u0 = by_upn(&members[0].upn);
+    assert_eq!(u0["contact"]["name"], "By mail");
+    assert_eq!(u0["contactMatch"]["matchedAddress"], members[0].upn.to_lowercase());
+    assert_eq!(u0["client"]["name"], "C");
+    assert_eq!(by_upn(&members[1].upn)["contact"]["name"], "By alias");
+    let twin = by_upn(&members[2].upn);
+    assert_eq!(twin["contactMatch"]["status"], "AMBIGUOUS");
+    assert_eq!(twin["contact"], Value::Null);
+    assert_eq!(linked(&after), 2);
+    let f = data(app.gql(Some(&t), users_q, json!({"f": {"contactLinked": true}})).await);
+    assert_eq!(f["m365Users"]["totalCount"], 2);
+    let by_client = data(app.gql(Some(&t), users_q, json!({"f": {"clientId": clients[0]["id"]}})).await);
+    assert_eq!(by_client["m365Users"]["totalCount"], after["m365Users"]["totalCount"]);
+    // A contact added later links at once.
+    data(app.gql(Some(&t), "mutation($c: [ContactInput!]!) { upsertContacts(contacts: $c) { id } }", json!({"c": [
+        {"source": "cw", "externalId": "d", "clientExternalId": "1", "name": "Late", "emails": [members[3].upn.clone()]},
+    ]})).await);
+    assert_eq!(linked(&data(app.gql(Some(&t), users_q, json!({"f": {"tenantId": tenant["id"]}})).await)), 3);
+    // Links survive a resync.
+    app.state.clock.advance(std::time::Duration::from_secs(31));
+    data(app.gql(Some(&t), "mutation { triggerM365Sync { id } }", json!({})).await);
+    app.wait_idle(&t).await;
+    assert_eq!(linked(&data(app.gql(Some(&t), users_q, json!({"f": {"tenantId": tenant["id"]}})).await)), 3);
+    // Unmapping removes the links.
+    assert_eq!(
+        data(
+            app.gql(Some(&t), "mutation($t: ID!) { deleteTenantMapping(tenantId: $t) }", json!({"t": tenant["id"]}))
+                .await
+        )["deleteTenantMapping"],
+        true
+    );
+    let gone = data(app.gql(Some(&t), users_q, json!({"f": {"tenantId": tenant["id"]}})).await);
+    assert_eq!(linked(&gone), 0);
+    assert!(
+        gone["m365Users"]["edges"].as_array().unwrap().iter().all(|e| e["node"]["contactMatch"]["status"] == "NONE")
+    );
+    assert_eq!(
+        error_code(
+            &app.gql(Some(&t), "mutation($t: ID!) { deleteTenantMapping(tenantId: $t) }", json!({"t": tenant["id"]}))
+                .await
+        ),
+        Some("NOT_FOUND")
+    );
+}
+
+#[tokio::test]
+async fn summary_bulk_all_or_nothing_and_accepting_suggestions() {
+    let app = TestApp::spawn().await;
+    let (_, t, tenants) = setup(&app).await;
+    let clients = upsert_clients(
+        &app,
+        &t,
+        json!([
+            {"source": "cw", "externalId": "1", "name": "One", "domains": [tenants[2]["defaultDomain"]]},
+            {"source": "cw", "externalId": "2", "name": "Two"},
+        ]),
+    )
+    .await;
+    assert_eq!(
+        data(app.gql(Some(&t), SUMMARY, json!({})).await)["m365TenantMappingSummary"],
+        json!({"total": 4, "mapped": 0, "unmapped": 4})
+    );
+    let bulk = "mutation($m: [TenantMappingInput!]!) { bulkCreateTenantMappings(mappings: $m) { mappings { method tenant { id } client { id } } } }";
+    // One bad item: named, and nothing stored.
+    let body = app
+        .gql(
+            Some(&t),
+            bulk,
+            json!({"m": [
+                {"tenantId": tenants[0]["id"], "clientId": clients[0]["id"]},
+                {"tenantId": tenants[1]["id"], "clientId": "999999"},
+            ]}),
+        )
+        .await;
+    assert_eq!(error_code(&body), Some("BAD_USER_INPUT"));
+    assert_eq!(body["errors"][0]["extensions"]["field"], "mappings[1].clientId");
+    assert_eq!(data(app.gql(Some(&t), SUMMARY, json!({})).await)["m365TenantMappingSummary"]["mapped"], 0);
+    let dup = app
+        .gql(
+            Some(&t),
+            bulk,
+            json!({"m": [
+                {"tenantId": tenants[0]["id"], "clientId": clients[0]["id"]},
+                {"tenantId": tenants[0]["id"], "clientId": clients[1]["id"]},
+            ]}),
+        )
+        .await;
+    assert_eq!(dup["errors"][0]["extensions"]["field"], "mappings[1].tenantId");
+    let ok = data(
+        app.gql(
+            Some(&t),
+            bulk,
+            json!({"m": [
+                {"tenantId": tenants[0]["id"], "clientId": clients[0]["id"]},
+                {"tenantId": tenants[1]["id"], "clientId": clients[1]["id"]},
+            ]}),
+        )
+        .await,
+    );
+    assert_eq!(ok["bulkCreateTenantMappings"]["mappings"][1]["method"], "BULK");
+    assert_eq!(
+        data(app.gql(Some(&t), SUMMARY, json!({})).await)["m365TenantMappingSummary"],
+        json!({"total": 4, "mapped": 2, "unmapped": 2})
+    );
+    // One client per tenant: mapping a mapped tenant again is a conflict.
+    assert_eq!(
+        error_code(&app.gql(Some(&t), MAP, json!({"t": tenants[0]["id"], "c": clients[1]["id"]})).await),
+        Some("CONFLICT")
+    );
+    // Filter by mapped.
+    let unmapped = data(app.gql(Some(&t), TENANTS, json!({"f": {"mapped": false}})).await);
+    assert_eq!(unmapped["m365Tenants"]["totalCount"], 2);
+    // Accept suggestions above a threshold: tenant 2 matches client One by domain (95, lowered
+    // by 20 because One is already mapped to tenant 0); tenant 3 has no suggestion.
+    let accept = "mutation($ids: [ID!]!, $min: Int) { acceptTenantSuggestions(tenantIds: $ids, minConfidence: $min) { mappings { method client { name } } skipped { tenantId reason } } }";
+    let r = data(
+        app.gql(Some(&t), accept, json!({"ids": [tenants[2]["id"], tenants[3]["id"], tenants[0]["id"]], "min": 70}))
+            .await,
+    );
+    let p = &r["acceptTenantSuggestions"];
+    assert_eq!(p["mappings"].as_array().unwrap().len(), 1, "{p}");
+    assert_eq!(p["mappings"][0]["method"], "SUGGESTION");
+    assert_eq!(p["mappings"][0]["client"]["name"], "One");
+    assert_eq!(p["skipped"].as_array().unwrap().len(), 2);
+}
+
+#[tokio::test]
+async fn licenses_have_friendly_names_and_coverage_is_evidence() {
+    let app = TestApp::spawn_world(WorldSpec { seed: 21, tenants: 10, users_per_tenant: 12 }, |_| {}).await;
+    let (_, t, tenants) = setup(&app).await;
+    m365_integration::licenses::refresh(&app.state).await.unwrap();
+    let lic = data(app.gql(Some(&t), "query($t: ID) { m365Licenses(tenantId: $t) { skuId skuPartNumber friendlyName enabledUnits consumedUnits availableUnits assignedUsers tenant { id } } }", json!({"t": tenants[0]["id"]})).await);
+    let rows = lic["m365Licenses"].as_array().unwrap();
+    assert!(!rows.is_empty());
+    for l in rows {
+        assert_eq!(l["tenant"]["id"], tenants[0]["id"]);
+        assert_eq!(
+            l["availableUnits"].as_i64().unwrap(),
+            l["enabledUnits"].as_i64().unwrap() - l["consumedUnits"].as_i64().unwrap()
+        );
+        assert_eq!(l["assignedUsers"], l["consumedUnits"]);
+        if l["skuPartNumber"] == "EXCHANGESTANDARD" {
+            assert_eq!(l["friendlyName"], "EXCHANGESTANDARD", "unknown to the CSV: the part number");
+        } else {
+            assert_ne!(l["friendlyName"], l["skuPartNumber"], "known SKUs get their product name: {l}");
+            assert!(!l["friendlyName"].as_str().unwrap().contains('-'), "never a bare GUID");
+        }
+    }
+    let all = data(app.gql(Some(&t), "{ m365Licenses { skuId } }", json!({})).await);
+    assert!(all["m365Licenses"].as_array().unwrap().len() > rows.len());
+    // Coverage: figures equal a recount of the users.
+    let users = data(app.gql(Some(&t), "{ m365Users(first: 500) { edges { node { accountEnabled isAdmin isLicensed userType mfa { status } } } } }", json!({})).await);
+    let nodes: Vec<&Value> = users["m365Users"]["edges"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| &e["node"])
+        .filter(|n| n["accountEnabled"] == true)
+        .collect();
+    let count = |s: &str| nodes.iter().filter(|n| n["mfa"]["status"] == s).count() as i64;
+    let cov = data(app.gql(Some(&t), "{ mfaCoverage { users enabled disabled unavailable coveragePercent adminsWithoutMfa licensedMembersWithoutMfa generatedAt dataAsOf tenants { tenant { id } users } } }", json!({})).await);
+    let c = &cov["mfaCoverage"];
+    assert_eq!(c["users"].as_i64().unwrap(), nodes.len() as i64);
+    assert_eq!(c["enabled"].as_i64().unwrap(), count("ENABLED"));
+    assert_eq!(c["disabled"].as_i64().unwrap(), count("DISABLED"));
+    assert_eq!(c["unavailable"].as_i64().unwrap(), count("UNAVAILABLE"));
+    let pct = count("ENABLED") as f64 * 100.0 / (count("ENABLED") + count("DISABLED")) as f64;
+    assert!((c["coveragePercent"].as_f64().unwrap() - pct).abs() < 0.01);
+    let admins = nodes.iter().filter(|n| n["isAdmin"] == true && n["mfa"]["status"] != "ENABLED").count() as i64;
+    assert_eq!(c["adminsWithoutMfa"].as_i64().unwrap(), admins);
+    let lm = nodes
+        .iter()
+        .filter(|n| n["isLicensed"] == true && n["userType"] == "Member" && n["mfa"]["status"] != "ENABLED")
+        .count() as i64;
+    assert_eq!(c["licensedMembersWithoutMfa"].as_i64().unwrap(), lm);
+    assert_eq!(c["tenants"].as_array().unwrap().len(), 10);
+    assert!(c["dataAsOf"].is_string() && c["generatedAt"].is_string());
+    let one = data(
+        app.gql(
+            Some(&t),
+            "query($t: ID) { mfaCoverage(tenantId: $t) { tenants { tenant { id } } } }",
+            json!({"t": tenants[3]["id"]}),
+        )
+        .await,
+    );
+    assert_eq!(one["mfaCoverage"]["tenants"].as_array().unwrap().len(), 1);
+    let with_blocked =
+        data(app.gql(Some(&t), "{ mfaCoverage(includeDisabledAccounts: true) { users } }", json!({})).await);
+    assert_eq!(with_blocked["mfaCoverage"]["users"], 120);
+}
+
+#[tokio::test]
+async fn user_pages_are_stable_and_bounded() {
+    let app = TestApp::spawn_world(WorldSpec { seed: 3, tenants: 3, users_per_tenant: 17 }, |_| {}).await;
+    let (_, t, _) = setup(&app).await;
+    let q = "query($first: Int, $after: String, $f: M365UserFilter) { m365Users(first: $first, after: $after, filter: $f) { totalCount pageInfo { hasNextPage endCursor } edges { node { id } } } }";
+    let mut ids = vec![];
+    let mut after = Value::Null;
+    loop {
+        let p = data(app.gql(Some(&t), q, json!({"first": 10, "after": after})).await);
+        assert_eq!(p["m365Users"]["totalCount"], 51);
+        ids.extend(
+            p["m365Users"]["edges"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|e| e["node"]["id"].as_str().unwrap().parse::<i64>().unwrap()),
+        );
+        if p["m365Users"]["pageInfo"]["hasNextPage"] == false {
+            break;
+        }
+        after = p["m365Users"]["pageInfo"]["endCursor"].clone();
+    }
+    assert_eq!(ids.len(), 51);
+    assert!(ids.windows(2).all(|w| w[0] < w[1]), "stable order, no repeats");
+    // A cursor stays valid after a resync (ids do not change).
+    let first = data(app.gql(Some(&t), q, json!({"first": 5})).await);
+    let cursor = first["m365Users"]["pageInfo"]["endCursor"].clone();
+    app.state.clock.advance(std::time::Duration::from_secs(31));
+    data(app.gql(Some(&t), "mutation { triggerM365Sync { id } }", json!({})).await);
+    app.wait_idle(&t).await;
+    let next = data(app.gql(Some(&t), q, json!({"first": 5, "after": cursor})).await);
+    assert_eq!(next["m365Users"]["edges"][0]["node"]["id"].as_str().unwrap().parse::<i64>().unwrap(), ids[5]);
+    assert_eq!(error_code(&app.gql(Some(&t), q, json!({"first": 501})).await), Some("BAD_USER_INPUT"));
+    let filtered = data(app.gql(Some(&t), q, json!({"first": 100, "f": {"mfaStatus": "ENABLED", "accountEnabled": true, "licensed": true, "isAdmin": false, "search": "."}})).await);
+    assert!(filtered["m365Users"]["totalCount"].as_i64().unwrap() < 51);
+}
+
+#[tokio::test]
+async fn a_page_costs_a_fixed_number_of_statements() {
+    let app = TestApp::spawn_world(WorldSpec { seed: 12, tenants: 6, users_per_tenant: 40 }, |_| {}).await;
+    let (_, t, tenants) = setup(&app).await;
+    let clients = upsert_clients(&app, &t, json!([{"source": "cw", "externalId": "1", "name": "C"}])).await;
+    // Every tenant mapped, so every page exercises every relation.
+    for tenant in &tenants {
+        data(app.gql(Some(&t), MAP, json!({"t": tenant["id"], "c": clients[0]["id"]})).await);
+    }
+    let q = "query($first: Int) { m365Users(first: $first) { totalCount edges { cursor node { id userPrincipalName mfa { status methods source checkedAt unavailableReason } licenses { skuId friendlyName tenant { id } } contact { name emails } contactMatch { status } tenant { id displayName mapping { client { name } } userCount } client { name contacts { name } } } } } }";
+    let mut counts = vec![];
+    for first in [5, 50, 200] {
+        let before = app.state.statements.load(Ordering::SeqCst);
+        let d = data(app.gql(Some(&t), q, json!({"first": first})).await);
+        let after = app.state.statements.load(Ordering::SeqCst);
+        assert_eq!(d["m365Users"]["edges"].as_array().unwrap().len(), first);
+        counts.push(after - before);
+    }
+    assert_eq!(counts[0], counts[1], "statements do not grow with the page: {counts:?}");
+    assert_eq!(counts[1], counts[2], "statements do not grow with the page: {counts:?}");
+    // account, count, page, tenants, user counts, mappings, clients, client contacts,
+    // assignments, licenses (and, on SQLite, nothing else).
+    assert!(counts[0] <= 12, "{counts:?}");
+    eprintln!("statements per m365Users page with every nested field: {counts:?}");
+}
+
+#[tokio::test]
+async fn no_root_field_reaches_another_account() {
+    let app = TestApp::spawn().await;
+    let (_, ta, tenants) = setup(&app).await;
+    let clients = upsert_clients(&app, &ta, json!([{"source": "cw", "externalId": "1", "name": "A's client"}])).await;
+    data(app.gql(Some(&ta), MAP, json!({"t": tenants[0]["id"], "c": clients[0]["id"]})).await);
+    let b = app.account("B", true).await;
+    let tb = app.admin_token(b);
+    let (tid, cid) = (tenants[0]["id"].clone(), clients[0]["id"].clone());
+    assert_eq!(
+        data(app.gql(Some(&tb), "{ m365Tenants { totalCount } }", json!({})).await)["m365Tenants"]["totalCount"],
+        0
+    );
+    assert_eq!(
+        data(app.gql(Some(&tb), "query($id: ID!) { m365Tenant(id: $id) { id } }", json!({"id": tid})).await)["m365Tenant"],
+        Value::Null
+    );
+    assert_eq!(data(app.gql(Some(&tb), SUMMARY, json!({})).await)["m365TenantMappingSummary"]["total"], 0);
+    assert_eq!(data(app.gql(Some(&tb), "{ m365Users { totalCount } }", json!({})).await)["m365Users"]["totalCount"], 0);
+    assert_eq!(
+        error_code(
+            &app.gql(
+                Some(&tb),
+                "query($t: ID) { m365Users(filter: {tenantId: $t}) { totalCount } }",
+                json!({"t": tid})
+            )
+            .await
+        ),
+        Some("NOT_FOUND")
+    );
+    assert_eq!(
+        error_code(
+            &app.gql(
+                Some(&tb),
+                "query($c: ID) { m365Users(filter: {clientId: $c}) { totalCount } }",
+                json!({"c": cid})
+            )
+            .await
+        ),
+        Some("NOT_FOUND")
+    );
+    assert_eq!(
+        error_code(
+            &app.gql(Some(&tb), "query($t: ID) { m365Licenses(tenantId: $t) { skuId } }", json!({"t": tid})).await
+        ),
+        Some("NOT_FOUND")
+    );
+    assert_eq!(data(app.gql(Some(&tb), "{ m365Licenses { skuId } }", json!({})).await)["m365Licenses"], json!([]));
+    assert_eq!(
+        error_code(
+            &app.gql(Some(&tb), "query($c: ID) { mfaCoverage(clientId: $c) { users } }", json!({"c": cid})).await
+        ),
+        Some("NOT_FOUND")
+    );
+    assert_eq!(
+        data(app.gql(Some(&tb), "{ mfaCoverage { users tenants { users } } }", json!({})).await)["mfaCoverage"]["users"],
+        0
+    );
+    assert_eq!(
+        data(app.gql(Some(&tb), "{ m365SyncRuns { totalCount } }", json!({})).await)["m365SyncRuns"]["totalCount"],
+        0
+    );
+    assert_eq!(data(app.gql(Some(&tb), "{ clients { totalCount } }", json!({})).await)["clients"]["totalCount"], 0);
+    assert_eq!(
+        data(app.gql(Some(&tb), "{ m365Integration { connection { status } } }", json!({})).await)["m365Integration"]["connection"],
+        Value::Null
+    );
+    // Mutations on A's ids from B.
+    let bc = upsert_clients(&app, &tb, json!([{"source": "cw", "externalId": "1", "name": "B's client"}])).await;
+    assert_eq!(error_code(&app.gql(Some(&tb), MAP, json!({"t": tid, "c": bc[0]["id"]})).await), Some("BAD_USER_INPUT"));
+    assert_eq!(
+        error_code(
+            &app.gql(Some(&tb), "mutation($t: ID!) { deleteTenantMapping(tenantId: $t) }", json!({"t": tid})).await
+        ),
+        Some("NOT_FOUND")
+    );
+    assert_eq!(
+        error_code(
+            &app.gql(
+                Some(&tb),
+                "mutation($ids: [ID!]!) { acceptTenantSuggestions(tenantIds: $ids) { skipped { reason } } }",
+                json!({"ids": [tid]})
+            )
+            .await
+        ),
+        Some("BAD_USER_INPUT")
+    );
+    // A's mapping is intact.
+    let a = data(app.gql(Some(&ta), SUMMARY, json!({})).await);
+    assert_eq!(a["m365TenantMappingSummary"]["mapped"], 1);
+}
