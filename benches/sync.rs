@@ -190,7 +190,8 @@ async fn main() {
         svc.peak_rss_mb(),
     );
 
-    // 3. Throttling on every tenant: a request budget per window, 429 with Retry-After beyond it.
+    // 3. Throttling on every tenant: 20 requests (each `$batch` item counts) per 500 ms, then
+    //    429 with `Retry-After: 0.5`.
     if throttle == 1 {
         let ids: Vec<String> = emu.state.lock().world.customers().iter().map(|t| t.id.clone()).collect();
         for id in &ids {

@@ -108,3 +108,59 @@ async fn next_event(
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn run(id: i64, status: &str) -> Arc<sync_run::Model> {
+        Arc::new(sync_run::Model {
+            id,
+            account_id: 1,
+            trigger: "manual".into(),
+            status: status.into(),
+            phase: None,
+            current_tenant: None,
+            tenants_total: 0,
+            tenants_done: 0,
+            tenants_failed: 0,
+            users_synced: 0,
+            error: None,
+            tenant_results: Default::default(),
+            lease_owner: None,
+            lease_expires_at: None,
+            created_by: None,
+            created_at: chrono::Utc::now(),
+            started_at: None,
+            finished_at: None,
+        })
+    }
+
+    #[tokio::test]
+    async fn a_lagging_subscriber_is_told_how_to_recover() {
+        let (tx, rx) = broadcast::channel(2);
+        for _ in 0..5 {
+            tx.send(run(1, "running")).unwrap();
+        }
+        let (item, next) = next_event(Some(1), 1, rx).await.unwrap();
+        let err = item.unwrap_err();
+        assert!(err.message.contains("Subscribe to m365SyncProgress again"));
+        let ext = err.extensions.unwrap();
+        assert_eq!(ext.get("code"), Some(&async_graphql::Value::from("SUBSCRIPTION_LAGGED")));
+        assert!(matches!(next, Follow::Done));
+    }
+
+    #[tokio::test]
+    async fn follows_one_run_to_its_terminal_state() {
+        let (tx, rx) = broadcast::channel(8);
+        tx.send(run(1, "succeeded")).unwrap(); // an older run: not followed
+        tx.send(run(2, "running")).unwrap();
+        tx.send(run(2, "partial")).unwrap();
+        let (first, next) = next_event(None, 1, rx).await.unwrap();
+        assert_eq!(first.unwrap().id, async_graphql::ID::from("2"));
+        let Follow::Following { id, after, rx } = next else { panic!("keeps following") };
+        let (last, next) = next_event(id, after, rx).await.unwrap();
+        assert_eq!(last.unwrap().status, SyncRunStatus::Partial);
+        assert!(matches!(next, Follow::Done));
+    }
+}
