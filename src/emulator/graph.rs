@@ -212,18 +212,8 @@ const USER_DEFAULT: &[&str] = &[
     "surname",
     "userPrincipalName",
 ];
-const USER_KNOWN: &[&str] = &[
-    "businessPhones",
-    "displayName",
-    "givenName",
-    "id",
-    "jobTitle",
-    "mail",
-    "mobilePhone",
-    "officeLocation",
-    "preferredLanguage",
-    "surname",
-    "userPrincipalName",
+/// Properties `$select` may name beyond the default set.
+const USER_EXTRA: &[&str] = &[
     "accountEnabled",
     "userType",
     "otherMails",
@@ -252,11 +242,11 @@ fn user_json(u: &User, select: &[&str]) -> Value {
     Value::Object(out)
 }
 
-fn select<'a>(query: &'a Query, known: &[&str], default: &'a [&'a str], ty: &str) -> Result<Vec<&'a str>, Reply> {
+fn select<'a>(query: &'a Query, default: &'a [&'a str], extra: &[&str], ty: &str) -> Result<Vec<&'a str>, Reply> {
     let Some(sel) = q(query, "$select") else { return Ok(default.to_vec()) };
     let mut out = vec![];
     for f in sel.split(',').map(str::trim).filter(|f| !f.is_empty()) {
-        if !known.contains(&f) {
+        if !default.contains(&f) && !extra.contains(&f) {
             return Err(error(
                 400,
                 "Request_BadRequest",
@@ -460,7 +450,7 @@ pub fn dispatch(g: &mut Inner, base: &str, method: &str, path_and_query: &str, t
             {
                 return denied();
             }
-            let fields = match select(&query, USER_KNOWN, USER_DEFAULT, "user") {
+            let fields = match select(&query, USER_DEFAULT, USER_EXTRA, "user") {
                 Ok(f) => f,
                 Err(r) => return r,
             };

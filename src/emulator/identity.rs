@@ -361,6 +361,28 @@ pub fn token_error(status: StatusCode, error: &str, code: u32, message: &str, su
     (status, [(header::CONTENT_TYPE, "application/json; charset=utf-8")], body.to_string()).into_response()
 }
 
+/// AADSTS900144: a required form parameter is missing.
+fn missing_param(name: &str) -> Response {
+    token_error(
+        StatusCode::BAD_REQUEST,
+        "invalid_request",
+        900144,
+        &format!("The request body must contain the following parameter: '{name}'."),
+        None,
+    )
+}
+
+/// AADSTS9002313: a code or refresh token this authority never issued.
+fn malformed_grant() -> Response {
+    token_error(
+        StatusCode::BAD_REQUEST,
+        "invalid_grant",
+        9002313,
+        "Invalid request. Request is malformed or invalid.",
+        None,
+    )
+}
+
 fn client_credentials(headers: &HeaderMap, p: &Params) -> (Option<String>, Option<String>) {
     if let Some(basic) =
         headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()).and_then(|v| v.strip_prefix("Basic "))
@@ -465,22 +487,10 @@ async fn token(
     match param(&p, "grant_type") {
         Some("authorization_code") => {
             let Some(code) = param(&p, "code") else {
-                return token_error(
-                    StatusCode::BAD_REQUEST,
-                    "invalid_request",
-                    900144,
-                    "The request body must contain the following parameter: 'code'.",
-                    None,
-                );
+                return missing_param("code");
             };
             let Some(issued) = g.codes.get(code).cloned() else {
-                return token_error(
-                    StatusCode::BAD_REQUEST,
-                    "invalid_grant",
-                    9002313,
-                    "Invalid request. Request is malformed or invalid.",
-                    None,
-                );
+                return malformed_grant();
             };
             if issued.used {
                 return token_error(
@@ -535,22 +545,10 @@ async fn token(
         }
         Some("refresh_token") => {
             let Some(rt) = param(&p, "refresh_token") else {
-                return token_error(
-                    StatusCode::BAD_REQUEST,
-                    "invalid_request",
-                    900144,
-                    "The request body must contain the following parameter: 'refresh_token'.",
-                    None,
-                );
+                return missing_param("refresh_token");
             };
             let Some(grant) = g.refresh.get(rt).cloned() else {
-                return token_error(
-                    StatusCode::BAD_REQUEST,
-                    "invalid_grant",
-                    9002313,
-                    "Invalid request. Request is malformed or invalid.",
-                    None,
-                );
+                return malformed_grant();
             };
             if g.partner.refresh_revoked {
                 return token_error(
@@ -633,13 +631,7 @@ async fn token(
             &format!("The app requested an unsupported grant type '{other}'."),
             None,
         ),
-        None => token_error(
-            StatusCode::BAD_REQUEST,
-            "invalid_request",
-            900144,
-            "The request body must contain the following parameter: 'grant_type'.",
-            None,
-        ),
+        None => missing_param("grant_type"),
     }
 }
 
