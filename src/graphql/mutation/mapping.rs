@@ -78,14 +78,17 @@ impl MappingMutation {
         }
         let app = ctx.state();
         let (mut candidates, mut mapped) = db::mappings::candidates(&app.db, r.account.id).await?;
+        // The account's tenants once; which are mapped follows from `mapped` (client → tenants).
+        let tenants: std::collections::HashMap<i64, entity::m365_tenant::Model> =
+            db::tenants::list(&app.db, r.account.id).await?.into_iter().map(|t| (t.id, t)).collect();
         let mut reqs = vec![];
         let mut skipped = vec![];
         for (i, id) in tenant_ids.iter().enumerate() {
             let row = parse_id(id, &format!("tenantIds[{i}]"))?;
-            let Some(t) = db::tenants::get(&app.db, r.account.id, row).await? else {
+            let Some(t) = tenants.get(&row) else {
                 return Err(AppError::bad_input(format!("tenantIds[{i}]"), format!("tenantIds[{i}]: no such tenant")));
             };
-            if db::tenants::mapping_of(&app.db, t.id).await?.is_some() {
+            if mapped.values().any(|ts| ts.contains(&t.id)) {
                 skipped.push(SkippedTenant { tenant_id: id.clone(), reason: "already mapped".into() });
                 continue;
             }
