@@ -152,13 +152,14 @@ pub async fn upsert_contacts(
 }
 
 /// A page of the account's clients ordered by id, after `after`, optionally filtered by a
-/// case-insensitive name search; and the total matching.
+/// case-insensitive name search; and (when `with_total`) the total matching.
 pub async fn page(
     db: &impl ConnectionTrait,
     account_id: i64,
     search: Option<&str>,
     after: Option<i64>,
     limit: u64,
+    with_total: bool,
 ) -> Result<(Vec<client::Model>, u64), DbErr> {
     let mut q = client::Entity::find().filter(client::Column::AccountId.eq(account_id));
     if let Some(s) = search.map(str::trim).filter(|s| !s.is_empty()) {
@@ -166,7 +167,7 @@ pub async fn page(
         q = q
             .filter(Expr::expr(Func::lower(Expr::col(client::Column::Name))).like(LikeExpr::new(pattern).escape('\\')));
     }
-    let total = q.clone().count(db).await?;
+    let total = if with_total { q.clone().count(db).await? } else { 0 };
     if let Some(a) = after {
         q = q.filter(client::Column::Id.gt(a));
     }

@@ -160,15 +160,33 @@ pub async fn mark_needs_reconnect(
         .map(|_| ())
 }
 
-/// Takes the write lock on connection `id` for the current transaction; false when it is gone.
-/// Every sync write starts with this, so writes after a disconnect fail instead of surviving.
+/// Takes a shared lock on connection `id` for the current transaction; false when it is gone.
+/// Every sync write starts with this: many tenant transactions hold it together, while a
+/// disconnect (which deletes the row) or a lease takeover (which locks it exclusively first)
+/// waits for them, and every transaction after those finds the row gone or the run failed.
+/// (On SQLite, write transactions are serialised by `BEGIN IMMEDIATE` and the lock clause is
+/// not used.)
 pub async fn fence(db: &impl ConnectionTrait, id: i64) -> Result<bool, DbErr> {
-    let res = m365_connection::Entity::update_many()
+    use sea_orm::QuerySelect;
+    let mut q = m365_connection::Entity::find()
+        .select_only()
+        .column(m365_connection::Column::Id)
+        .filter(m365_connection::Column::Id.eq(id));
+    if db.get_database_backend() == sea_orm::DbBackend::Postgres {
+        q = q.lock_shared();
+    }
+    Ok(q.into_tuple::<i64>().one(db).await?.is_some())
+}
+
+/// Locks the account's connection row exclusively for the current transaction (waits for the
+/// sync writes holding [`fence`]).
+pub async fn lock_exclusive(db: &impl ConnectionTrait, account_id: i64) -> Result<(), DbErr> {
+    m365_connection::Entity::update_many()
         .col_expr(m365_connection::Column::UpdatedAt, Expr::col(m365_connection::Column::UpdatedAt))
-        .filter(m365_connection::Column::Id.eq(id))
+        .filter(m365_connection::Column::AccountId.eq(account_id))
         .exec(db)
-        .await?;
-    Ok(res.rows_affected == 1)
+        .await
+        .map(|_| ())
 }
 
 /// What a disconnect removed.

@@ -47,20 +47,47 @@ use entity::types::TenantResults;
 use sea_orm::{ActiveModelTrait, Set, SqlErr, sea_query::Expr};
 
 /// Fails the account's active runs whose lease expired (their worker died), so the lock frees.
-pub async fn expire_dead(db: &impl ConnectionTrait, account_id: Option<i64>, now: DateTime<Utc>) -> Result<u64, DbErr> {
-    let mut q = sync_run::Entity::update_many()
+/// Call inside a transaction that holds the account's connection row exclusively
+/// ([`super::connections::lock_exclusive`]), so no write of the dead worker is in flight.
+pub async fn expire_dead(db: &impl ConnectionTrait, account_id: i64, now: DateTime<Utc>) -> Result<u64, DbErr> {
+    let q = sync_run::Entity::update_many()
         .col_expr(sync_run::Column::Status, Expr::value("failed"))
         .col_expr(
             sync_run::Column::Error,
             Expr::value("The sync worker stopped responding; its lock expired and was released."),
         )
         .col_expr(sync_run::Column::FinishedAt, Expr::value(now))
+        .filter(sync_run::Column::AccountId.eq(account_id))
         .filter(sync_run::Column::Status.is_in(ACTIVE))
         .filter(sync_run::Column::LeaseExpiresAt.lt(now));
-    if let Some(a) = account_id {
-        q = q.filter(sync_run::Column::AccountId.eq(a));
-    }
     Ok(q.exec(db).await?.rows_affected)
+}
+
+/// Accounts with an active run whose lease expired.
+pub async fn accounts_with_dead_runs(db: &impl ConnectionTrait, now: DateTime<Utc>) -> Result<Vec<i64>, DbErr> {
+    sync_run::Entity::find()
+        .select_only()
+        .column(sync_run::Column::AccountId)
+        .distinct()
+        .filter(sync_run::Column::Status.is_in(ACTIVE))
+        .filter(sync_run::Column::LeaseExpiresAt.lt(now))
+        .into_tuple()
+        .all(db)
+        .await
+}
+
+/// Whether `worker` still holds run `id` (read inside a fenced transaction).
+pub async fn holds(db: &impl ConnectionTrait, id: i64, worker: &str) -> Result<bool, DbErr> {
+    let found = sync_run::Entity::find()
+        .select_only()
+        .column(sync_run::Column::Id)
+        .filter(sync_run::Column::Id.eq(id))
+        .filter(sync_run::Column::Status.eq("running"))
+        .filter(sync_run::Column::LeaseOwner.eq(worker))
+        .into_tuple::<i64>()
+        .one(db)
+        .await?;
+    Ok(found.is_some())
 }
 
 /// Claims the account's sync lock by inserting a running run with a lease. `None` when another
@@ -104,8 +131,7 @@ pub async fn claim(
 }
 
 /// Renews the lease of run `id` held by `worker`; false when the lease was lost (expired and
-/// taken over, or the run was cancelled). Inside a transaction this is also the fence that
-/// every write of the worker passes first.
+/// taken over, or the run was cancelled).
 pub async fn renew(
     db: &impl ConnectionTrait,
     id: i64,

@@ -139,13 +139,15 @@ pub fn like_pattern(s: &str) -> String {
     format!("%{}%", s.to_lowercase().replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_"))
 }
 
-/// A page of the account's tenants ordered by id after `after`, and the total matching.
+/// A page of the account's tenants ordered by id after `after`, and (when `with_total`) the
+/// total matching.
 pub async fn page(
     db: &impl ConnectionTrait,
     account_id: i64,
     filter: &TenantFilter,
     after: Option<i64>,
     limit: u64,
+    with_total: bool,
 ) -> Result<(Vec<m365_tenant::Model>, u64), DbErr> {
     use sea_orm::{
         Condition, PaginatorTrait, QuerySelect,
@@ -174,7 +176,7 @@ pub async fn page(
                 ),
         );
     }
-    let total = q.clone().count(db).await?;
+    let total = if with_total { q.clone().count(db).await? } else { 0 };
     if let Some(a) = after {
         q = q.filter(m365_tenant::Column::Id.gt(a));
     }

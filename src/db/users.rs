@@ -328,17 +328,19 @@ fn filtered(account_id: i64, f: &UserFilter) -> sea_orm::Select<m365_user::Entit
     q
 }
 
-/// A page of the account's users ordered by id after `after`, and the total matching.
+/// A page of the account's users ordered by id after `after`, and (when `with_total`) the total
+/// matching.
 pub async fn page(
     db: &impl ConnectionTrait,
     account_id: i64,
     f: &UserFilter,
     after: Option<i64>,
     limit: u64,
+    with_total: bool,
 ) -> Result<(Vec<m365_user::Model>, u64), DbErr> {
     use sea_orm::{PaginatorTrait, QueryOrder};
     let q = filtered(account_id, f);
-    let total = q.clone().count(db).await?;
+    let total = if with_total { q.clone().count(db).await? } else { 0 };
     let q = match after {
         Some(a) => q.filter(m365_user::Column::Id.gt(a)),
         None => q,

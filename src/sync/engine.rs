@@ -289,7 +289,7 @@ async fn fence(ctx: &RunCtx, txn: &sea_orm::DatabaseTransaction) -> Result<(), R
         return Err(RunFailure::Cancelled("Microsoft 365 was disconnected.".into()));
     }
     let id = ctx.run.lock().unwrap_or_else(|p| p.into_inner()).id;
-    if !db::sync_runs::renew(txn, id, &ctx.worker, ctx.lease_until()).await.map_err(db_err)? {
+    if !db::sync_runs::holds(txn, id, &ctx.worker).await.map_err(db_err)? {
         ctx.lost.store(true, Ordering::Relaxed);
         return Err(RunFailure::Cancelled("The sync's lock was lost; another worker took over.".into()));
     }

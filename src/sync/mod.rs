@@ -5,8 +5,11 @@
 //! The lock is a lease on the sync run: claiming inserts a running run, and a partial unique
 //! index allows one active run per account, in any number of processes. The worker renews the
 //! lease while it lives; a dead worker's lease runs out and the next claim marks its run failed.
-//! Every write of a worker first renews the lease inside its transaction (the fence), so a worker
-//! that lost its lease cannot write.
+//! Every write of a worker is fenced: its transaction first takes the connection row shared and
+//! checks it still holds the run. A takeover locks that row exclusively before failing the dead
+//! run, and a disconnect deletes it, so both wait for in-flight writes, and a worker that lost its
+//! lease (or whose account was disconnected) cannot write afterwards. Shared, the fence lets tenant
+//! writes run in parallel on PostgreSQL.
 
 pub mod engine;
 pub mod hub;
@@ -71,6 +74,16 @@ pub async fn status(
     })
 }
 
+/// Fails the account's runs whose worker died (lease expired), after in-flight writes of that
+/// worker finished: the connection row is locked exclusively first.
+pub async fn expire_dead(app: &AppState, account_id: i64) -> Result<u64, sea_orm::DbErr> {
+    let txn = db::write_txn(&app.db).await?;
+    db::connections::lock_exclusive(&txn, account_id).await?;
+    let n = db::sync_runs::expire_dead(&txn, account_id, app.clock.now()).await?;
+    txn.commit().await?;
+    Ok(n)
+}
+
 /// What started a run (stored text).
 pub mod trigger {
     /// Trigger Sync.
@@ -116,7 +129,7 @@ impl SyncService {
         if conn.status != "connected" {
             return Err(AppError::AuthorizationRevoked);
         }
-        db::sync_runs::expire_dead(db, Some(account_id), now).await?;
+        expire_dead(app, account_id).await?;
         if db::sync_runs::current(db, account_id).await?.is_some() {
             return Err(AppError::SyncAlreadyRunning);
         }

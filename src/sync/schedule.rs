@@ -16,7 +16,9 @@ pub fn tick(interval: Duration) -> Duration {
 pub async fn run_once(app: &AppState) -> Result<usize, sea_orm::DbErr> {
     let interval = app.config.sync_interval;
     let now = app.clock.now();
-    db::sync_runs::expire_dead(&app.db, None, now).await?;
+    for account in db::sync_runs::accounts_with_dead_runs(&app.db, now).await? {
+        super::expire_dead(app, account).await?;
+    }
     let next = now + chrono::Duration::from_std(interval).unwrap_or(chrono::Duration::hours(6));
     let txn = db::write_txn(&app.db).await?;
     let due = db::connections::due_for_schedule(&txn, now, 50).await?;

@@ -2,6 +2,8 @@
 
 use async_graphql::{Context, Object};
 
+use crate::graphql::types::wants_total;
+
 use crate::{
     db,
     error::AppResult,
@@ -32,8 +34,15 @@ impl ClientsQuery {
     ) -> AppResult<ClientConnection> {
         let r = reader(ctx).await?;
         let args = PageArgs::parse(first, after, "client")?;
-        let (rows, total) =
-            db::clients::page(&ctx.state().db, r.account.id, search.as_deref(), args.after, args.first + 1).await?;
+        let (rows, total) = db::clients::page(
+            &ctx.state().db,
+            r.account.id,
+            search.as_deref(),
+            args.after,
+            args.first + 1,
+            wants_total(ctx),
+        )
+        .await?;
         let (edges, info) = page_of(rows, args, "client", |m| m.id, Client::from);
         Ok(ClientConnection::new(edges, info, total))
     }

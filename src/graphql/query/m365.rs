@@ -5,6 +5,8 @@ use std::collections::HashMap;
 
 use async_graphql::{Context, ID, Object};
 
+use crate::graphql::types::wants_total;
+
 use crate::{
     db::{self, tenants::TenantFilter, users::UserFilter},
     error::{AppError, AppResult},
@@ -68,7 +70,8 @@ impl M365Query {
         let f = filter.unwrap_or_default();
         let filter = TenantFilter { mapped: f.mapped, search: f.search };
         let (rows, total) =
-            db::tenants::page(&ctx.state().db, r.account.id, &filter, args.after, args.first + 1).await?;
+            db::tenants::page(&ctx.state().db, r.account.id, &filter, args.after, args.first + 1, wants_total(ctx))
+                .await?;
         prefetch_tenants(ctx, &rows).await?;
         let (edges, info) = page_of(rows, args, "tenant", |m| m.id, M365Tenant::from);
         Ok(M365TenantConnection::new(edges, info, total))
@@ -116,7 +119,8 @@ impl M365Query {
             contact_linked: f.contact_linked,
             search: f.search,
         };
-        let (rows, total) = db::users::page(db, r.account.id, &filter, args.after, args.first + 1).await?;
+        let (rows, total) =
+            db::users::page(db, r.account.id, &filter, args.after, args.first + 1, wants_total(ctx)).await?;
         prefetch_users(ctx, &rows).await?;
         let (edges, info) = page_of(rows, args, "user", |m| m.id, M365User::from);
         Ok(M365UserConnection::new(edges, info, total))

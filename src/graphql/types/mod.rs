@@ -56,6 +56,11 @@ pub fn list_complexity(first: Option<i32>, child: usize) -> usize {
     (first.unwrap_or(DEFAULT_PAGE).clamp(1, MAX_PAGE) as usize).saturating_mul(child.max(1))
 }
 
+/// Whether the query asks for `totalCount` (counting a large list is the costly part of a page).
+pub fn wants_total(ctx: &async_graphql::Context<'_>) -> bool {
+    ctx.look_ahead().field("totalCount").exists()
+}
+
 /// An opaque cursor for an item of `kind` with row id `id`.
 pub fn encode_cursor(kind: &str, id: i64) -> String {
     URL_SAFE_NO_PAD.encode(format!("{kind}:{id}"))
