@@ -8,28 +8,17 @@
 //! ```
 //! Knobs: BENCH_TENANTS (500), BENCH_USERS (200), BENCH_CLIENTS (32), BENCH_SECONDS (15).
 
+mod common;
+
 use std::{
     process::Command,
     sync::Arc,
     time::{Duration, Instant},
 };
 
-use base64::Engine;
-use m365_integration::{
-    auth::{AuthKeys, MANAGE_TENANT_SETTINGS},
-    config::Secret,
-    emulator::{AuthorizeMode, Emulator, EmulatorConfig, world::WorldSpec},
-    graphql::types::encode_cursor,
-};
+use common::{Service, env_or};
+use m365_integration::{emulator::world::WorldSpec, graphql::types::encode_cursor};
 use serde_json::{Value, json};
-
-fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
-    std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
-}
-
-const BIN: &str = env!("CARGO_BIN_EXE_m365-integration");
-const JWT: &str = "bench-jwt-secret";
-
 const USERS: &str = "query($after: String) { m365Users(first: 100, after: $after) { totalCount pageInfo { endCursor } edges { cursor node { id objectId displayName userPrincipalName mail aliases accountEnabled userType isAdmin isLicensed mfa { status methods source checkedAt unavailableReason } licenses { skuId skuPartNumber friendlyName } contact { name emails } contactMatch { status matchedAddress } tenant { id displayName defaultDomain mapping { client { name } } } client { name } } } } }";
 
 async fn gql(http: &reqwest::Client, url: &str, token: &str, query: &str, vars: Value) -> Value {
@@ -54,73 +43,12 @@ async fn main() {
     let users: usize = env_or("BENCH_USERS", 200);
     let clients: usize = env_or("BENCH_CLIENTS", 32);
     let seconds: u64 = env_or("BENCH_SECONDS", 15);
-    let dir = tempfile::tempdir().unwrap();
-    let database_url = std::env::var("DATABASE_URL")
-        .ok()
-        .filter(|u| u.starts_with("postgres"))
-        .map(|u| {
-            let mut url = url::Url::parse(&u).unwrap();
-            let name = format!("m365_bench_read_{}", std::process::id());
-            let _ = Command::new("psql").args([url.as_str(), "-qc", &format!("CREATE DATABASE {name}")]).status();
-            url.set_path(&format!("/{name}"));
-            url.to_string()
-        })
-        .unwrap_or_else(|| format!("sqlite://{}?mode=rwc", dir.path().join("bench.db").display()));
-    let emu_config =
-        EmulatorConfig { spec: WorldSpec { seed: 42, tenants, users_per_tenant: users }, ..EmulatorConfig::default() };
-    let emu = Emulator::spawn("127.0.0.1:0".parse().unwrap(), emu_config.clone()).await.unwrap();
-    emu.state.set_authorize(AuthorizeMode::AutoAccept { user: "admin".into() });
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-    let url = format!("http://127.0.0.1:{port}");
-    emu.state.add_redirect_uri(&format!("{url}/oauth/m365/callback"));
-    let envs = [
-        ("DATABASE_URL", database_url.clone()),
-        ("BIND_ADDR", format!("127.0.0.1:{port}")),
-        ("AUTH_JWT_SECRET", JWT.into()),
-        ("TOKEN_ENCRYPTION_KEY", base64::engine::general_purpose::STANDARD.encode([5u8; 32])),
-        ("M365_CLIENT_ID", emu_config.client_id.clone()),
-        ("M365_CLIENT_SECRET", emu_config.client_secret.clone()),
-        ("M365_AUTHORITY_URL", emu.base_url()),
-        ("M365_GRAPH_URL", emu.base_url()),
-        ("M365_LICENSE_NAMES_URL", format!("{}/_emulator/licensing/product-names.csv", emu.base_url())),
-        ("SYNC_INTERVAL", "0".into()),
-        ("SYNC_CONCURRENCY", "16".into()),
-        ("RUST_LOG", "warn".into()),
-    ];
-    let out = Command::new(BIN)
-        .args(["account", "create", "--name", "Bench MSP", "--enable-m365"])
-        .envs(envs.clone())
-        .output()
-        .unwrap();
-    let account: i64 = String::from_utf8_lossy(&out.stdout).trim().parse().expect("account id");
-    let mut child = Command::new(BIN).arg("serve").envs(envs).spawn().unwrap();
-    let token = AuthKeys::new(&Secret::new(JWT)).mint(
-        account,
-        "bench",
-        &[MANAGE_TENANT_SETTINGS.into()],
-        Duration::from_secs(7200),
-    );
-    let http = reqwest::Client::new();
-    while http.get(format!("{url}/readyz")).send().await.is_err() {
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    // Sync everything.
-    let d = gql(&http, &url, &token, "mutation { connectM365 { authorizationUrl } }", json!({})).await;
-    let browser = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
-    let auth_url = d["data"]["connectM365"]["authorizationUrl"].as_str().unwrap();
-    let cb = browser.get(auth_url).send().await.unwrap().headers()["location"].to_str().unwrap().to_owned();
-    browser.get(&cb).send().await.unwrap();
-    loop {
-        let d =
-            gql(&http, &url, &token, "{ m365Integration { sync { state lastRun { usersSynced } } } }", json!({})).await;
-        if d["data"]["m365Integration"]["sync"]["state"] == "IDLE"
-            && !d["data"]["m365Integration"]["sync"]["lastRun"].is_null()
-        {
-            println!("synced {} users", d["data"]["m365Integration"]["sync"]["lastRun"]["usersSynced"]);
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+    let spec = WorldSpec { seed: 42, tenants, users_per_tenant: users };
+    let (emu, svc) = Service::start("read", spec, Duration::ZERO, &[("SYNC_CONCURRENCY", "16".into())]).await;
+    let (http, url, token, database_url) =
+        (svc.http.clone(), svc.url.clone(), svc.token.clone(), svc.database_url.clone());
+    svc.connect().await;
+    println!("synced {} users", svc.wait_run().await["usersSynced"]);
     // Clients for half the tenants (by domain) with contacts, then map by suggestion.
     let world = emu.state.lock().world.clone();
     let mut cl = vec![];
@@ -214,13 +142,5 @@ async fn main() {
         l.sort_by(f64::total_cmp);
         println!("{name}: p50 {:.1} ms, p99 {:.1} ms (30 sequential requests)", pct(&l, 0.5), pct(&l, 0.99));
     }
-    let status = std::fs::read_to_string(format!("/proc/{}/status", child.id())).unwrap_or_default();
-    let rss = status
-        .lines()
-        .find(|l| l.starts_with("VmHWM:"))
-        .map(|l| l.split_whitespace().nth(1).unwrap_or("0").parse::<f64>().unwrap_or(0.0) / 1024.0)
-        .unwrap_or(0.0);
-    println!("service peak RSS: {rss:.0} MB");
-    let _ = child.kill();
-    let _ = child.wait();
+    println!("service peak RSS: {:.0} MB", svc.peak_rss_mb());
 }

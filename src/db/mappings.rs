@@ -111,13 +111,7 @@ pub async fn candidates(
     }
     let candidates = clients
         .into_iter()
-        .map(|c| Candidate {
-            id: c.id,
-            name: c.name,
-            domains: c.domains.0,
-            contact_domains: domains.remove(&c.id).unwrap_or_default(),
-            mapped_elsewhere: false,
-        })
+        .map(|c| Candidate::new(c.id, c.name, c.domains.0, domains.remove(&c.id).unwrap_or_default()))
         .collect();
     Ok((candidates, mapped))
 }

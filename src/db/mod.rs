@@ -47,6 +47,19 @@ pub async fn write_txn(db: &DatabaseConnection) -> Result<DatabaseTransaction, D
     .await
 }
 
+/// A write transaction for sync data. Everything a sync writes can be read again from
+/// Microsoft, so on PostgreSQL its commits do not wait for the WAL flush
+/// (`synchronous_commit = off`, for this transaction only): a crash loses at most the last
+/// moments of a sync, never consistency.
+pub async fn sync_write_txn(db: &DatabaseConnection) -> Result<DatabaseTransaction, DbErr> {
+    use sea_orm::ConnectionTrait;
+    let txn = write_txn(db).await?;
+    if txn.get_database_backend() == sea_orm::DbBackend::Postgres {
+        txn.execute_unprepared("SET LOCAL synchronous_commit = off").await?;
+    }
+    Ok(txn)
+}
+
 /// Applies every pending migration.
 pub async fn migrate(db: &DatabaseConnection) -> Result<(), DbErr> {
     Migrator::up(db, None).await

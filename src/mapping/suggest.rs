@@ -8,7 +8,7 @@
 
 use std::collections::{BTreeSet, HashMap};
 
-/// What scoring needs to know about a client.
+/// What scoring needs to know about a client (its name is tokenized once, here).
 #[derive(Clone, Debug)]
 pub struct Candidate {
     /// Client id.
@@ -19,8 +19,17 @@ pub struct Candidate {
     pub domains: Vec<String>,
     /// E-mail domains of the client's contacts, with how many contacts use each.
     pub contact_domains: HashMap<String, usize>,
-    /// Whether the client is already mapped to another tenant.
-    pub mapped_elsewhere: bool,
+    tokens: Vec<String>,
+    grams: BTreeSet<String>,
+}
+
+impl Candidate {
+    /// A candidate, with its name normalised for scoring.
+    pub fn new(id: i64, name: String, domains: Vec<String>, contact_domains: HashMap<String, usize>) -> Self {
+        let tokens = name_tokens(&name);
+        let grams = trigrams(&tokens.join(" "));
+        Self { id, name, domains, contact_domains, tokens, grams }
+    }
 }
 
 /// A scored suggestion.
@@ -91,16 +100,25 @@ fn trigrams(s: &str) -> BTreeSet<String> {
     padded.windows(3).map(|w| w.iter().collect()).collect()
 }
 
-/// Similarity of two normalised names in 0..=1 (Dice coefficient of character trigrams).
-pub fn similarity(a: &[String], b: &[String]) -> f64 {
-    let (ta, tb) = (trigrams(&a.join(" ")), trigrams(&b.join(" ")));
+/// Similarity of two trigram sets in 0..=1 (Dice coefficient).
+fn dice(ta: &BTreeSet<String>, tb: &BTreeSet<String>) -> f64 {
     if ta.is_empty() || tb.is_empty() {
         return 0.0;
     }
-    2.0 * ta.intersection(&tb).count() as f64 / (ta.len() + tb.len()) as f64
+    2.0 * ta.intersection(tb).count() as f64 / (ta.len() + tb.len()) as f64
 }
 
-fn name_signal(tenant: &[String], client: &[String]) -> Option<(i32, String)> {
+/// Similarity of two normalised names in 0..=1 (Dice coefficient of character trigrams).
+pub fn similarity(a: &[String], b: &[String]) -> f64 {
+    dice(&trigrams(&a.join(" ")), &trigrams(&b.join(" ")))
+}
+
+fn name_signal(
+    tenant: &[String],
+    tenant_grams: &BTreeSet<String>,
+    client: &[String],
+    client_grams: &BTreeSet<String>,
+) -> Option<(i32, String)> {
     if tenant.is_empty() || client.is_empty() {
         return None;
     }
@@ -113,22 +131,25 @@ fn name_signal(tenant: &[String], client: &[String]) -> Option<(i32, String)> {
     if a == b {
         return Some((75, "Names have the same words in a different order".into()));
     }
-    let sim = similarity(tenant, client);
+    let sim = dice(tenant_grams, client_grams);
     (sim >= 0.5)
         .then(|| ((sim * 70.0).round() as i32, format!("Names are similar ({}%)", (sim * 100.0).round() as i32)))
 }
 
 /// Scores every candidate for a tenant and returns the best `limit`, highest first (ties by
-/// client name, then id, so the order is stable).
+/// client name, then id, so the order is stable). `mapped_elsewhere(client)` says whether a
+/// client is already mapped to another tenant.
 pub fn suggest(
     tenant_name: &str,
     tenant_domains: &[String],
     candidates: &[Candidate],
+    mapped_elsewhere: impl Fn(i64) -> bool,
     limit: usize,
 ) -> Vec<Suggestion> {
     let domains: Vec<String> =
         tenant_domains.iter().map(|d| d.to_lowercase()).filter(|d| !d.ends_with(".onmicrosoft.com")).collect();
     let tenant_tokens = name_tokens(tenant_name);
+    let tenant_grams = trigrams(&tenant_tokens.join(" "));
     let mut scored: Vec<(Suggestion, &str)> = candidates
         .iter()
         .filter_map(|c| {
@@ -144,7 +165,7 @@ pub fn suggest(
                     if n == 1 { "" } else { "s" }
                 ));
             }
-            let name = name_signal(&tenant_tokens, &name_tokens(&c.name));
+            let name = name_signal(&tenant_tokens, &tenant_grams, &c.tokens, &c.grams);
             let name_score = name.as_ref().map_or(0, |n| n.0);
             if let Some((_, why)) = name {
                 reasons.push(why);
@@ -153,7 +174,7 @@ pub fn suggest(
             if domain_score > 0 && name_score > 0 {
                 confidence += 5;
             }
-            if c.mapped_elsewhere && confidence > 0 {
+            if confidence > 0 && mapped_elsewhere(c.id) {
                 confidence -= 20;
                 reasons.push("Already mapped to another tenant".into());
             }
@@ -172,13 +193,11 @@ mod tests {
     use super::*;
 
     fn client(id: i64, name: &str, domains: &[&str]) -> Candidate {
-        Candidate {
-            id,
-            name: name.into(),
-            domains: domains.iter().map(|d| d.to_string()).collect(),
-            contact_domains: HashMap::new(),
-            mapped_elsewhere: false,
-        }
+        Candidate::new(id, name.into(), domains.iter().map(|d| d.to_string()).collect(), HashMap::new())
+    }
+
+    fn free(_: i64) -> bool {
+        false
     }
 
     fn doms(d: &[&str]) -> Vec<String> {
@@ -188,7 +207,7 @@ mod tests {
     #[test]
     fn exact_domain_is_the_strongest_signal() {
         let clients = [client(1, "Totally Different Name", &["contoso.com"]), client(2, "Contoso", &[])];
-        let s = suggest("Contoso Ltd", &doms(&["contoso.com", "contoso.onmicrosoft.com"]), &clients, 3);
+        let s = suggest("Contoso Ltd", &doms(&["contoso.com", "contoso.onmicrosoft.com"]), &clients, free, 3);
         assert_eq!(s[0].client_id, 1);
         assert_eq!(s[0].confidence, 95);
         assert!(s[0].reasons[0].contains("contoso.com"));
@@ -199,7 +218,7 @@ mod tests {
     fn contact_email_domain_counts() {
         let mut c = client(1, "Acme", &[]);
         c.contact_domains.insert("fabrikam.com".into(), 3);
-        let s = suggest("Fabrikam", &doms(&["fabrikam.com"]), &[c], 3);
+        let s = suggest("Fabrikam", &doms(&["fabrikam.com"]), &[c], free, 3);
         assert_eq!(s[0].confidence, 85);
         assert!(s[0].reasons[0].contains("3 of the client's contacts"));
     }
@@ -208,14 +227,14 @@ mod tests {
     fn both_signals_add_up_to_at_most_100() {
         let mut c = client(1, "Fabrikam, Inc.", &["fabrikam.com"]);
         c.contact_domains.insert("fabrikam.com".into(), 1);
-        let s = suggest("Fabrikam LLC", &doms(&["fabrikam.com"]), &[c], 3);
+        let s = suggest("Fabrikam LLC", &doms(&["fabrikam.com"]), &[c], free, 3);
         assert_eq!(s[0].confidence, 100);
         assert_eq!(s[0].reasons.len(), 2);
     }
 
     #[test]
     fn name_variants() {
-        let n = |a: &str, b: &str| suggest(a, &[], &[client(1, b, &[])], 1).first().map(|s| s.confidence);
+        let n = |a: &str, b: &str| suggest(a, &[], &[client(1, b, &[])], free, 1).first().map(|s| s.confidence);
         assert_eq!(n("Northwind Traders Ltd", "northwind traders, inc."), Some(80));
         assert_eq!(n("City Power & Light", "City Power and Light LLC"), Some(80));
         assert_eq!(n("Margie's Travel", "Margies Travel GmbH"), Some(80));
@@ -229,24 +248,24 @@ mod tests {
 
     #[test]
     fn mapped_elsewhere_ranks_lower_and_ties_are_stable() {
-        let mut taken = client(1, "Contoso", &[]);
-        taken.mapped_elsewhere = true;
-        let free = client(2, "Contoso", &[]);
-        let s = suggest("Contoso", &[], &[taken, free], 3);
+        let taken = client(1, "Contoso", &[]);
+        let open = client(2, "Contoso", &[]);
+        let s = suggest("Contoso", &[], &[taken, open], |id| id == 1, 3);
         assert_eq!(s[0].client_id, 2);
         assert_eq!(s[1].confidence, 60);
         assert!(s[1].reasons.iter().any(|r| r.contains("Already mapped")));
-        let tie = suggest("Contoso", &[], &[client(9, "Contoso", &[]), client(3, "Contoso", &[])], 3);
+        let tie = suggest("Contoso", &[], &[client(9, "Contoso", &[]), client(3, "Contoso", &[])], free, 3);
         assert_eq!(tie.iter().map(|s| s.client_id).collect::<Vec<_>>(), [3, 9]);
     }
 
     #[test]
     fn no_clients_no_suggestions_and_limit() {
-        assert!(suggest("Contoso", &doms(&["contoso.com"]), &[], 3).is_empty());
+        assert!(suggest("Contoso", &doms(&["contoso.com"]), &[], free, 3).is_empty());
         let many: Vec<Candidate> = (0..10).map(|i| client(i, "Contoso", &[])).collect();
-        assert_eq!(suggest("Contoso", &[], &many, 3).len(), 3);
+        assert_eq!(suggest("Contoso", &[], &many, free, 3).len(), 3);
         // onmicrosoft.com domains are not a signal (every tenant has one).
-        let s = suggest("X", &doms(&["contoso.onmicrosoft.com"]), &[client(1, "Y", &["contoso.onmicrosoft.com"])], 3);
+        let s =
+            suggest("X", &doms(&["contoso.onmicrosoft.com"]), &[client(1, "Y", &["contoso.onmicrosoft.com"])], free, 3);
         assert!(s.is_empty());
     }
 }

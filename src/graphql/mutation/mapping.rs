@@ -77,7 +77,7 @@ impl MappingMutation {
             return Err(AppError::bad_input("minConfidence", "minConfidence must be between 0 and 100"));
         }
         let app = ctx.state();
-        let (mut candidates, mut mapped) = db::mappings::candidates(&app.db, r.account.id).await?;
+        let (candidates, mut mapped) = db::mappings::candidates(&app.db, r.account.id).await?;
         // The account's tenants once; which are mapped follows from `mapped` (client → tenants).
         let tenants: std::collections::HashMap<i64, entity::m365_tenant::Model> =
             db::tenants::list(&app.db, r.account.id).await?.into_iter().map(|t| (t.id, t)).collect();
@@ -92,10 +92,8 @@ impl MappingMutation {
                 skipped.push(SkippedTenant { tenant_id: id.clone(), reason: "already mapped".into() });
                 continue;
             }
-            for c in candidates.iter_mut() {
-                c.mapped_elsewhere = mapped.get(&c.id).is_some_and(|ts| ts.iter().any(|x| *x != t.id));
-            }
-            match suggest::suggest(&t.display_name, &t.domains.0, &candidates, 1).into_iter().next() {
+            let elsewhere = |client: i64| mapped.get(&client).is_some_and(|ts| ts.iter().any(|x| *x != t.id));
+            match suggest::suggest(&t.display_name, &t.domains.0, &candidates, elsewhere, 1).into_iter().next() {
                 Some(s) if s.confidence >= min_confidence => {
                     mapped.entry(s.client_id).or_default().insert(t.id);
                     reqs.push(MappingRequest {

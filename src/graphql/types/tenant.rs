@@ -127,15 +127,8 @@ impl M365Tenant {
         }
         let Some(c) = load::<CandidatesByAccount>(ctx, self.account_id).await? else { return Ok(vec![]) };
         let (candidates, mapped) = (&c.0, &c.1);
-        let scoped: Vec<Candidate> = candidates
-            .iter()
-            .map(|cand| {
-                let mut cand = cand.clone();
-                cand.mapped_elsewhere = mapped.get(&cand.id).is_some_and(|t| t.iter().any(|t| *t != self.row));
-                cand
-            })
-            .collect();
-        let found = suggest::suggest(&self.display_name, &self.domains, &scoped, first as usize);
+        let elsewhere = |client: i64| mapped.get(&client).is_some_and(|t| t.iter().any(|t| *t != self.row));
+        let found = suggest::suggest(&self.display_name, &self.domains, candidates, elsewhere, first as usize);
         let by_id: std::collections::HashMap<i64, &Candidate> = candidates.iter().map(|c| (c.id, c)).collect();
         let mut out = Vec::with_capacity(found.len());
         for s in found {

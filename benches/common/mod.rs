@@ -1,0 +1,149 @@
+//! What both benchmarks share: the emulator in this process, the service as a child process
+//! (release build, so its peak RSS is its own), a fresh database, and the connect flow.
+
+use std::{process::Command, time::Duration};
+
+use base64::Engine;
+use m365_integration::{
+    auth::{AuthKeys, MANAGE_TENANT_SETTINGS},
+    config::Secret,
+    emulator::{AuthorizeMode, Emulator, EmulatorConfig, world::WorldSpec},
+};
+use serde_json::{Value, json};
+
+const BIN: &str = env!("CARGO_BIN_EXE_m365-integration");
+const JWT: &str = "bench-jwt-secret";
+
+/// An environment variable parsed, or a default.
+pub fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
+    std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
+}
+
+/// The service under test.
+pub struct Service {
+    child: std::process::Child,
+    /// `http://127.0.0.1:PORT`.
+    pub url: String,
+    /// HTTP client.
+    pub http: reqwest::Client,
+    /// An admin token of the bench account.
+    pub token: String,
+    /// The database it uses.
+    pub database_url: String,
+    _dir: tempfile::TempDir,
+}
+
+impl Drop for Service {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Service {
+    /// The emulator (in this process) and the service (a child) on a fresh database: PostgreSQL
+    /// when `DATABASE_URL` says so, else SQLite in a temp dir.
+    pub async fn start(
+        name: &str,
+        spec: WorldSpec,
+        latency: Duration,
+        extra_env: &[(&str, String)],
+    ) -> (Emulator, Self) {
+        let dir = tempfile::tempdir().unwrap();
+        let database_url = std::env::var("DATABASE_URL")
+            .ok()
+            .filter(|u| u.starts_with("postgres"))
+            .map(|u| {
+                let mut url = url::Url::parse(&u).unwrap();
+                let db = format!("m365_bench_{name}_{}", std::process::id());
+                let _ = Command::new("psql").args([url.as_str(), "-qc", &format!("CREATE DATABASE {db}")]).status();
+                url.set_path(&format!("/{db}"));
+                url.to_string()
+            })
+            .unwrap_or_else(|| format!("sqlite://{}?mode=rwc", dir.path().join("bench.db").display()));
+        let emu_config = EmulatorConfig { spec, latency, ..EmulatorConfig::default() };
+        let emu = Emulator::spawn("127.0.0.1:0".parse().unwrap(), emu_config.clone()).await.unwrap();
+        emu.state.set_authorize(AuthorizeMode::AutoAccept { user: "admin".into() });
+        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let url = format!("http://127.0.0.1:{port}");
+        emu.state.add_redirect_uri(&format!("{url}/oauth/m365/callback"));
+        let mut envs: Vec<(&str, String)> = vec![
+            ("DATABASE_URL", database_url.clone()),
+            ("BIND_ADDR", format!("127.0.0.1:{port}")),
+            ("AUTH_JWT_SECRET", JWT.into()),
+            ("TOKEN_ENCRYPTION_KEY", base64::engine::general_purpose::STANDARD.encode([5u8; 32])),
+            ("M365_CLIENT_ID", emu_config.client_id.clone()),
+            ("M365_CLIENT_SECRET", emu_config.client_secret.clone()),
+            ("M365_AUTHORITY_URL", emu.base_url()),
+            ("M365_GRAPH_URL", emu.base_url()),
+            ("M365_LICENSE_NAMES_URL", format!("{}/_emulator/licensing/product-names.csv", emu.base_url())),
+            ("SYNC_INTERVAL", "0".into()),
+            ("RUST_LOG", std::env::var("BENCH_SERVICE_LOG").unwrap_or_else(|_| "warn".into())),
+        ];
+        envs.extend(extra_env.iter().cloned());
+        let out = Command::new(BIN)
+            .args(["account", "create", "--name", "Bench MSP", "--enable-m365"])
+            .envs(envs.clone())
+            .output()
+            .unwrap();
+        let account: i64 = String::from_utf8_lossy(&out.stdout).trim().parse().expect("account id");
+        let child = Command::new(BIN).arg("serve").envs(envs).spawn().unwrap();
+        let token = AuthKeys::new(&Secret::new(JWT)).mint(
+            account,
+            "bench",
+            &[MANAGE_TENANT_SETTINGS.into()],
+            Duration::from_secs(7200),
+        );
+        let svc = Self { child, url, http: reqwest::Client::new(), token, database_url, _dir: dir };
+        while svc.http.get(format!("{}/readyz", svc.url)).send().await.is_err() {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        (emu, svc)
+    }
+
+    /// A GraphQL request with the admin token.
+    pub async fn gql(&self, query: &str, vars: Value) -> Value {
+        let r = self
+            .http
+            .post(format!("{}/graphql", self.url))
+            .bearer_auth(&self.token)
+            .json(&json!({"query": query, "variables": vars}))
+            .send()
+            .await
+            .unwrap();
+        r.json().await.unwrap()
+    }
+
+    /// Clicks Connect M365 and follows the browser to the callback (the first sync starts).
+    pub async fn connect(&self) {
+        let d = self.gql("mutation { connectM365 { authorizationUrl } }", json!({})).await;
+        let auth_url = d["data"]["connectM365"]["authorizationUrl"].as_str().unwrap().to_owned();
+        let browser = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
+        let cb = browser.get(&auth_url).send().await.unwrap().headers()["location"].to_str().unwrap().to_owned();
+        assert_eq!(browser.get(&cb).send().await.unwrap().status(), 200);
+    }
+
+    /// Waits for the sync to end; returns the last run.
+    pub async fn wait_run(&self) -> Value {
+        loop {
+            let d = self.gql("{ m365Integration { sync { state lastRun { status startedAt finishedAt tenantsDone tenantsFailed usersSynced error } } } }", json!({})).await;
+            let sync = &d["data"]["m365Integration"]["sync"];
+            if sync["state"] == "IDLE" && !sync["lastRun"].is_null() {
+                return sync["lastRun"].clone();
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// The child's peak resident set, in MB.
+    pub fn peak_rss_mb(&self) -> f64 {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).unwrap_or_default();
+        status
+            .lines()
+            .find(|l| l.starts_with("VmHWM:"))
+            .and_then(|l| l.split_whitespace().nth(1))
+            .and_then(|kb| kb.parse::<f64>().ok())
+            .unwrap_or(0.0)
+            / 1024.0
+    }
+}
