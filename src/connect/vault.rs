@@ -75,11 +75,6 @@ impl Vault {
         Ok(Self { current: id, keys })
     }
 
-    /// Id of the key new writes use.
-    pub fn current_key_id(&self) -> &str {
-        &self.current
-    }
-
     /// Encrypts a token for an account: `(key id, base64(nonce || ciphertext))`.
     pub fn encrypt(&self, account_id: i64, token: &Secret) -> (String, String) {
         let mut nonce = [0u8; 12];

@@ -10,7 +10,7 @@ pub async fn get(db: &impl ConnectionTrait, account_id: i64) -> Result<Option<m3
 
 use chrono::{DateTime, Utc};
 use entity::{m365_license, m365_tenant, m365_user, m365_user_license, oauth_state, sync_run, tenant_mapping};
-use sea_orm::{ActiveModelTrait, PaginatorTrait, Set, sea_query::Expr};
+use sea_orm::{ActiveModelTrait, Set, sea_query::Expr};
 
 /// Stores a new one-time connect state (only its hash).
 pub async fn insert_state(
@@ -263,11 +263,6 @@ pub async fn remove_all(db: &impl ConnectionTrait, account_id: i64, now: DateTim
         authorization,
         cancelled_runs,
     })
-}
-
-/// Number of the account's connect states (tests).
-pub async fn count_states(db: &impl ConnectionTrait, account_id: i64) -> Result<u64, DbErr> {
-    oauth_state::Entity::find().filter(oauth_state::Column::AccountId.eq(account_id)).count(db).await
 }
 
 /// Starts the manual cooldown if it has run out: true when this trigger may proceed.

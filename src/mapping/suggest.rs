@@ -108,11 +108,6 @@ fn dice(ta: &BTreeSet<String>, tb: &BTreeSet<String>) -> f64 {
     2.0 * ta.intersection(tb).count() as f64 / (ta.len() + tb.len()) as f64
 }
 
-/// Similarity of two normalised names in 0..=1 (Dice coefficient of character trigrams).
-pub fn similarity(a: &[String], b: &[String]) -> f64 {
-    dice(&trigrams(&a.join(" ")), &trigrams(&b.join(" ")))
-}
-
 fn name_signal(
     tenant: &[String],
     tenant_grams: &BTreeSet<String>,

@@ -48,6 +48,9 @@ pub enum RunFailure {
     Failed(String),
 }
 
+/// How often running progress is stored (subscribers get every change at once).
+pub const PERSIST_EVERY: std::time::Duration = std::time::Duration::from_secs(1);
+
 /// A running sync's shared context.
 pub struct RunCtx {
     app: AppState,
@@ -56,6 +59,7 @@ pub struct RunCtx {
     conn_id: i64,
     lost: AtomicBool,
     cancel: watch::Receiver<bool>,
+    persisted: Mutex<std::time::Instant>,
 }
 
 impl RunCtx {
@@ -74,7 +78,27 @@ impl RunCtx {
     }
 
     /// Saves and publishes the run; marks the lease lost when the fenced write is refused.
+    /// Publishes progress to subscribers at once, and stores it at most every
+    /// [`PERSIST_EVERY`] (the run row carries every tenant's result, so storing it per tenant
+    /// would write the whole list again each time).
     async fn save(&self, snapshot: sync_run::Model) {
+        let due = {
+            let mut last = self.persisted.lock().unwrap_or_else(|p| p.into_inner());
+            let due = last.elapsed() >= PERSIST_EVERY;
+            if due {
+                *last = std::time::Instant::now();
+            }
+            due
+        };
+        if due {
+            self.persist(snapshot).await;
+        } else {
+            self.app.sync.hub.publish(&snapshot);
+        }
+    }
+
+    /// Stores and publishes progress now; marks the lease lost when the fenced write is refused.
+    async fn persist(&self, snapshot: sync_run::Model) {
         match db::sync_runs::save_progress(&self.app.db, &snapshot, &self.worker).await {
             Ok(Some(saved)) => self.app.sync.hub.publish(&saved),
             Ok(None) => {
@@ -100,6 +124,7 @@ pub async fn execute(app: AppState, run: sync_run::Model, conn: m365_connection:
         conn_id: conn.id,
         lost: AtomicBool::new(false),
         cancel,
+        persisted: Mutex::new(std::time::Instant::now()),
     });
     let renewer = tokio::spawn(renew_lease(ctx.clone()));
     let result = steps(ctx.clone(), &conn).await;
@@ -128,7 +153,7 @@ async fn renew_lease(ctx: Arc<RunCtx>) {
 
 async fn phase(ctx: &RunCtx, name: &str) {
     let snap = ctx.edit(|r| r.phase = Some(name.to_owned()));
-    ctx.save(snap).await;
+    ctx.persist(snap).await;
 }
 
 async fn steps(ctx: Arc<RunCtx>, conn: &m365_connection::Model) -> Result<(), RunFailure> {
@@ -150,7 +175,7 @@ async fn steps(ctx: Arc<RunCtx>, conn: &m365_connection::Model) -> Result<(), Ru
         r.tenants_total = tenants.len() as i64;
         r.phase = Some("syncing_tenants".into());
     });
-    ctx.save(snap).await;
+    ctx.persist(snap).await;
     // Each tenant is its own task (at most `concurrency` at once), so a tenant in the middle of
     // its transaction never waits on this loop, and this loop's progress writes never wait on it.
     let permits = Arc::new(tokio::sync::Semaphore::new(app.config.sync_concurrency.max(1)));
