@@ -6,7 +6,6 @@ use chrono::{DateTime, Utc};
 use entity::{client, contact, tenant_mapping};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, PaginatorTrait, QueryFilter, QuerySelect, Set,
-    SqlErr,
 };
 
 use crate::mapping::suggest::Candidate;
@@ -32,11 +31,7 @@ pub async fn create(
     }
     .insert(db)
     .await;
-    match res {
-        Ok(m) => Ok(Some(m)),
-        Err(e) if matches!(e.sql_err(), Some(SqlErr::UniqueConstraintViolation(_))) => Ok(None),
-        Err(e) => Err(e),
-    }
+    super::unless_duplicate(res)
 }
 
 /// Deletes a tenant's mapping; false when there was none.

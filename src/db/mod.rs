@@ -60,6 +60,16 @@ pub async fn sync_write_txn(db: &DatabaseConnection) -> Result<DatabaseTransacti
     Ok(txn)
 }
 
+/// An insert's result, with a unique-constraint violation turned into `None` (the row exists:
+/// a lock already held, a tenant already mapped).
+pub fn unless_duplicate<T>(res: Result<T, DbErr>) -> Result<Option<T>, DbErr> {
+    match res {
+        Ok(v) => Ok(Some(v)),
+        Err(e) if matches!(e.sql_err(), Some(sea_orm::SqlErr::UniqueConstraintViolation(_))) => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
 /// Applies every pending migration.
 pub async fn migrate(db: &DatabaseConnection) -> Result<(), DbErr> {
     Migrator::up(db, None).await

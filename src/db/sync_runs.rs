@@ -44,7 +44,7 @@ pub async fn page(
 
 use chrono::{DateTime, Utc};
 use entity::types::TenantResults;
-use sea_orm::{ActiveModelTrait, Set, SqlErr, sea_query::Expr};
+use sea_orm::{ActiveModelTrait, Set, sea_query::Expr};
 
 /// Fails the account's active runs whose lease expired (their worker died), so the lock frees.
 /// Call inside a transaction that holds the account's connection row exclusively
@@ -123,11 +123,7 @@ pub async fn claim(
     }
     .insert(db)
     .await;
-    match res {
-        Ok(m) => Ok(Some(m)),
-        Err(e) if matches!(e.sql_err(), Some(SqlErr::UniqueConstraintViolation(_))) => Ok(None),
-        Err(e) => Err(e),
-    }
+    super::unless_duplicate(res)
 }
 
 /// Renews the lease of run `id` held by `worker`; false when the lease was lost (expired and
