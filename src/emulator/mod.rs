@@ -190,7 +190,10 @@ impl EmulatorState {
             g.latency = Duration::from_millis(ms);
         }
         let customers: Vec<String> = g.world.customers().iter().map(|t| t.id.clone()).collect();
-        for (key, knobs) in &scenario.tenants {
+        // "*" first, so that entries naming a tenant override it.
+        let mut entries: Vec<(&String, &TenantKnobs)> = scenario.tenants.iter().collect();
+        entries.sort_by_key(|(k, _)| *k != "*");
+        for (key, knobs) in entries {
             let ids: Vec<String> = if key == "*" {
                 customers.clone()
             } else if let Ok(i) = key.parse::<usize>() {
@@ -290,4 +293,41 @@ impl Emulator {
 pub fn random_token(len: usize) -> String {
     use rand::{Rng, distributions::Alphanumeric};
     rand::thread_rng().sample_iter(&Alphanumeric).take(len).map(char::from).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn scenarios_apply_to_every_customer_an_index_or_a_domain() {
+        let config = EmulatorConfig {
+            spec: WorldSpec { seed: 1, tenants: 3, users_per_tenant: 1 },
+            ..EmulatorConfig::default()
+        };
+        let state = Emulator::state_for(&config);
+        let domain = state.lock().world.customers()[2].default_domain().to_owned();
+        let scenario: Scenario = serde_json::from_value(serde_json::json!({
+            "authorize": {"mode": "autoError", "error": "cancel"},
+            "partner": {"refreshRevoked": true},
+            "latencyMs": 15,
+            "tenants": {"*": {"latencyMs": 1}, "0": {"p1": false}, domain: {"consentMissing": true}}
+        }))
+        .unwrap();
+        state.apply(&scenario).unwrap();
+        let g = state.lock();
+        assert_eq!(g.authorize, AuthorizeMode::AutoError { error: "cancel".into() });
+        assert!(g.partner.refresh_revoked);
+        assert_eq!(g.latency, Duration::from_millis(15));
+        let knobs: Vec<TenantKnobs> = g.world.customers().iter().map(|t| g.world.knobs(&t.id)).collect();
+        assert!(knobs.iter().any(|k| k.p1 == Some(false)));
+        assert!(knobs.iter().any(|k| k.consent_missing));
+        assert!(knobs.iter().any(|k| k.latency_ms == 1));
+        drop(g);
+        let bad: Result<Scenario, _> = serde_json::from_str(r#"{"tenants": {"*": {"noSuchKnob": true}}}"#);
+        assert!(bad.is_err(), "unknown knobs are refused, not ignored");
+        let missing =
+            Scenario { tenants: HashMap::from([("9".into(), TenantKnobs::default())]), ..Scenario::default() };
+        assert!(state.apply(&missing).is_err());
+    }
 }
