@@ -55,7 +55,8 @@ pub async fn handler(State(s): State<HttpState>, ws: WebSocketUpgrade) -> Respon
 /// What subscription tasks send back to the connection loop.
 enum Outgoing {
     Message(Value),
-    Finished(String),
+    /// Subscription `id` of a generation ended (a reused id has a newer generation).
+    Finished(String, u64),
 }
 
 fn close(code: u16, reason: &str) -> Message {
@@ -78,7 +79,8 @@ fn token_from_payload(payload: &Value) -> Option<String> {
 async fn serve(socket: WebSocket, protocol: Protocol, s: HttpState) {
     let (mut sink, mut stream) = socket.split();
     let (out_tx, mut out_rx) = mpsc::channel::<Outgoing>(64);
-    let mut subs: HashMap<String, JoinHandle<()>> = HashMap::new();
+    let mut subs: HashMap<String, (u64, JoinHandle<()>)> = HashMap::new();
+    let mut generation = 0u64;
     let mut auth: Option<Auth> = None;
     let mut init_seen = false;
     let init_deadline = tokio::time::sleep(Duration::from_secs(s.app.config.ws_init_timeout_secs));
@@ -95,7 +97,9 @@ async fn serve(socket: WebSocket, protocol: Protocol, s: HttpState) {
                 Some(Outgoing::Message(v)) => {
                     if sink.send(Message::Text(v.to_string().into())).await.is_err() { break None; }
                 }
-                Some(Outgoing::Finished(id)) => { subs.remove(&id); }
+                Some(Outgoing::Finished(id, sub_gen)) => {
+                    if subs.get(&id).is_some_and(|(g, _)| *g == sub_gen) { subs.remove(&id); }
+                }
                 None => break None,
             },
             msg = stream.next() => {
@@ -154,13 +158,15 @@ async fn serve(socket: WebSocket, protocol: Protocol, s: HttpState) {
                         let req = crate::graphql::loaders::attach(req, &s.app.db);
                         let tx = out_tx.clone();
                         let sub_id = id.clone();
-                        subs.insert(id, tokio::spawn(async move {
-                            run_subscription(schema, req.data(caller_auth), protocol, sub_id, tx).await;
-                        }));
+                        generation += 1;
+                        let sub_gen = generation;
+                        subs.insert(id, (sub_gen, tokio::spawn(async move {
+                            run_subscription(schema, req.data(caller_auth), protocol, sub_id, sub_gen, tx).await;
+                        })));
                     }
                     (Protocol::TransportWs, "complete") | (Protocol::Legacy, "stop") => {
                         if let Some(id) = msg.get("id").and_then(Value::as_str)
-                            && let Some(task) = subs.remove(id)
+                            && let Some((_, task)) = subs.remove(id)
                         {
                             task.abort();
                             if protocol == Protocol::Legacy {
@@ -175,7 +181,7 @@ async fn serve(socket: WebSocket, protocol: Protocol, s: HttpState) {
             }
         }
     };
-    for (_, task) in subs {
+    for (_, (_, task)) in subs {
         task.abort();
     }
     if let Some(frame) = closing {
@@ -189,6 +195,7 @@ async fn run_subscription(
     req: Request,
     protocol: Protocol,
     id: String,
+    sub_gen: u64,
     tx: mpsc::Sender<Outgoing>,
 ) {
     let mut stream = schema.execute_stream(req);
@@ -206,7 +213,7 @@ async fn run_subscription(
                 Protocol::Legacy => json!({"errors": errors}),
             };
             let _ = tx.send(Outgoing::Message(json!({"type": "error", "id": id, "payload": payload}))).await;
-            let _ = tx.send(Outgoing::Finished(id)).await;
+            let _ = tx.send(Outgoing::Finished(id, sub_gen)).await;
             return;
         } else {
             json!({"type": protocol.next_type(), "id": id, "payload": serde_json::to_value(&resp).unwrap_or(Value::Null)})
@@ -216,7 +223,7 @@ async fn run_subscription(
         }
     }
     let _ = tx.send(Outgoing::Message(json!({"type": "complete", "id": id}))).await;
-    let _ = tx.send(Outgoing::Finished(id)).await;
+    let _ = tx.send(Outgoing::Finished(id, sub_gen)).await;
 }
 
 #[cfg(test)]

@@ -114,6 +114,11 @@ async fn queries_run_over_the_socket_with_the_connection_token() {
         assert_eq!(msg["type"], if protocol == "graphql-ws" { "data" } else { "next" });
         assert_eq!(msg["payload"]["data"]["m365Integration"], json!({"enabled": true, "canManage": false}));
         assert_eq!(next(&mut ws).await.unwrap(), json!({"type": "complete", "id": "q1"}));
+        // A finished id may be used again (it is not a duplicate).
+        send(&mut ws, json!({"type": start, "id": "q1", "payload": {"query": "{ m365Integration { enabled } }"}}))
+            .await;
+        assert_eq!(next(&mut ws).await.unwrap()["payload"]["data"]["m365Integration"]["enabled"], true);
+        assert_eq!(next(&mut ws).await.unwrap(), json!({"type": "complete", "id": "q1"}));
         // A request error is an `error` message.
         send(&mut ws, json!({"type": start, "id": "q2", "payload": {"query": "{ nope }"}})).await;
         assert_eq!(next(&mut ws).await.unwrap()["type"], "error");
