@@ -107,6 +107,7 @@ fn faults(g: &mut Inner, tenant_idx: usize) -> Option<Reply> {
     if knobs.fail_next > 0 {
         knobs.fail_next -= 1;
         let status = knobs.fail_status.unwrap_or(503);
+        *g.stats.entry("injected failures".into()).or_default() += 1;
         return Some(error(
             status,
             "serviceNotAvailable",
