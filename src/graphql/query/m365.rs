@@ -16,7 +16,7 @@ use crate::{
         m365_reader,
         types::{
             PageArgs,
-            coverage::{MfaCoverage, TenantCoverage, percent},
+            coverage::{MfaCoverage, MfaFigures, TenantCoverage},
             list_complexity, page_of, parse_id,
             tenant::{M365Tenant, M365TenantConnection, M365TenantFilter, TenantMappingSummary},
             user::{M365License, M365User, M365UserConnection, M365UserFilter},
@@ -165,16 +165,8 @@ impl M365Query {
             tenants.iter().map(|t| (t.id, t.last_synced_at)).collect();
         let per_tenant: Vec<TenantCoverage> =
             counts.iter().map(|c| TenantCoverage::new(c, synced.get(&c.tenant_id).copied().flatten())).collect();
-        let sum = |f: fn(&TenantCoverage) -> i32| per_tenant.iter().map(f).sum::<i32>();
-        let (enabled, disabled) = (sum(|t| t.enabled), sum(|t| t.disabled));
         Ok(MfaCoverage {
-            users: sum(|t| t.users),
-            enabled,
-            disabled,
-            unavailable: sum(|t| t.unavailable),
-            coverage_percent: percent(enabled as i64, disabled as i64),
-            admins_without_mfa: sum(|t| t.admins_without_mfa),
-            licensed_members_without_mfa: sum(|t| t.licensed_members_without_mfa),
+            figures: MfaFigures::sum(per_tenant.iter().map(|t| &t.figures)),
             tenants: per_tenant,
             generated_at: app.clock.now(),
             data_as_of: tenants.iter().filter_map(|t| t.last_synced_at).min(),

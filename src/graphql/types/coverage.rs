@@ -12,9 +12,9 @@ use crate::{
     },
 };
 
-/// MFA coverage of a scope (an account, a client, or a tenant).
-#[derive(Clone, Debug, SimpleObject)]
-pub struct MfaCoverage {
+/// The MFA figures of a set of users.
+#[derive(Clone, Debug, Default, SimpleObject)]
+pub struct MfaFigures {
     /// Users counted (sign-in enabled accounts unless `includeDisabledAccounts`).
     pub users: i32,
     /// Users with MFA.
@@ -29,6 +29,43 @@ pub struct MfaCoverage {
     pub admins_without_mfa: i32,
     /// Licensed, sign-in enabled members whose MFA is not enabled.
     pub licensed_members_without_mfa: i32,
+}
+
+impl MfaFigures {
+    /// From one tenant's grouped counts.
+    pub fn from_counts(c: &MfaCounts) -> Self {
+        Self {
+            users: c.users as i32,
+            enabled: c.enabled as i32,
+            disabled: c.disabled as i32,
+            unavailable: c.unavailable as i32,
+            coverage_percent: percent(c.enabled, c.disabled),
+            admins_without_mfa: c.admins_without_mfa as i32,
+            licensed_members_without_mfa: c.licensed_members_without_mfa as i32,
+        }
+    }
+
+    /// The figures of several sets together (the percentage is recomputed, not averaged).
+    pub fn sum<'a>(parts: impl IntoIterator<Item = &'a MfaFigures>) -> Self {
+        let mut t = Self::default();
+        for p in parts {
+            t.users += p.users;
+            t.enabled += p.enabled;
+            t.disabled += p.disabled;
+            t.unavailable += p.unavailable;
+            t.admins_without_mfa += p.admins_without_mfa;
+            t.licensed_members_without_mfa += p.licensed_members_without_mfa;
+        }
+        t.coverage_percent = percent(t.enabled as i64, t.disabled as i64);
+        t
+    }
+}
+
+/// MFA coverage of a scope (an account, a client, or a tenant).
+#[derive(Clone, Debug, SimpleObject)]
+pub struct MfaCoverage {
+    #[graphql(flatten)]
+    pub figures: MfaFigures,
     /// The same figures per tenant.
     pub tenants: Vec<TenantCoverage>,
     /// When this answer was computed.
@@ -42,20 +79,8 @@ pub struct MfaCoverage {
 #[derive(Clone, Debug, SimpleObject)]
 #[graphql(complex)]
 pub struct TenantCoverage {
-    /// Users counted.
-    pub users: i32,
-    /// Users with MFA.
-    pub enabled: i32,
-    /// Users without MFA.
-    pub disabled: i32,
-    /// Users whose MFA could not be read.
-    pub unavailable: i32,
-    /// `enabled / (enabled + disabled) × 100`; 0 when none could be read.
-    pub coverage_percent: f64,
-    /// Admins whose MFA is not enabled.
-    pub admins_without_mfa: i32,
-    /// Licensed, sign-in enabled members whose MFA is not enabled.
-    pub licensed_members_without_mfa: i32,
+    #[graphql(flatten)]
+    pub figures: MfaFigures,
     /// The tenant's last successful sync.
     pub data_as_of: Option<DateTime<Utc>>,
     #[graphql(skip)]
@@ -79,17 +104,7 @@ pub fn percent(enabled: i64, disabled: i64) -> f64 {
 impl TenantCoverage {
     /// From grouped counts.
     pub fn new(c: &MfaCounts, data_as_of: Option<DateTime<Utc>>) -> Self {
-        Self {
-            users: c.users as i32,
-            enabled: c.enabled as i32,
-            disabled: c.disabled as i32,
-            unavailable: c.unavailable as i32,
-            coverage_percent: percent(c.enabled, c.disabled),
-            admins_without_mfa: c.admins_without_mfa as i32,
-            licensed_members_without_mfa: c.licensed_members_without_mfa as i32,
-            data_as_of,
-            tenant_row: c.tenant_id,
-        }
+        Self { figures: MfaFigures::from_counts(c), data_as_of, tenant_row: c.tenant_id }
     }
 }
 
