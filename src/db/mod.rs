@@ -47,19 +47,6 @@ pub async fn write_txn(db: &DatabaseConnection) -> Result<DatabaseTransaction, D
     .await
 }
 
-/// A write transaction for sync data. Everything a sync writes can be read again from
-/// Microsoft, so on PostgreSQL its commits do not wait for the WAL flush
-/// (`synchronous_commit = off`, for this transaction only): a crash loses at most the last
-/// moments of a sync, never consistency.
-pub async fn sync_write_txn(db: &DatabaseConnection) -> Result<DatabaseTransaction, DbErr> {
-    use sea_orm::ConnectionTrait;
-    let txn = write_txn(db).await?;
-    if txn.get_database_backend() == sea_orm::DbBackend::Postgres {
-        txn.execute_unprepared("SET LOCAL synchronous_commit = off").await?;
-    }
-    Ok(txn)
-}
-
 /// An insert's result, with a unique-constraint violation turned into `None` (the row exists:
 /// a lock already held, a tenant already mapped).
 pub fn unless_duplicate<T>(res: Result<T, DbErr>) -> Result<Option<T>, DbErr> {

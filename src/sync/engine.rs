@@ -287,7 +287,7 @@ pub async fn discover(graph: &GraphClient, token: &str) -> Result<Vec<Discovered
 /// Stores discovered tenants and removes the data of tenants GDAP no longer reaches.
 async fn write_discovered(ctx: &RunCtx, found: &[Discovered]) -> Result<Vec<m365_tenant::Model>, RunFailure> {
     let db_err = |e: sea_orm::DbErr| RunFailure::Failed(format!("Storing the discovered tenants failed: {e}"));
-    let txn = db::sync_write_txn(&ctx.app.db).await.map_err(db_err)?;
+    let txn = db::write_txn(&ctx.app.db).await.map_err(db_err)?;
     fence(ctx, &txn).await?;
     let stored =
         db::tenants::upsert_discovered(&txn, ctx.account_id(), found, ctx.app.clock.now()).await.map_err(db_err)?;
@@ -545,7 +545,7 @@ async fn record(ctx: &RunCtx, t: &m365_tenant::Model, r: &TenantResult) {
         error: r.error.as_deref(),
         remediation: r.remediation.as_deref(),
     };
-    let Ok(txn) = db::sync_write_txn(&ctx.app.db).await else { return };
+    let Ok(txn) = db::write_txn(&ctx.app.db).await else { return };
     if fence(ctx, &txn).await.is_err() {
         return;
     }
@@ -558,7 +558,7 @@ async fn record(ctx: &RunCtx, t: &m365_tenant::Model, r: &TenantResult) {
 async fn write_tenant(ctx: &RunCtx, t: &m365_tenant::Model, d: &TenantData) -> Result<TenantResult, RunFailure> {
     let db_err = |e: sea_orm::DbErr| RunFailure::Failed(format!("database: {e}"));
     let now = ctx.app.clock.now();
-    let txn = db::sync_write_txn(&ctx.app.db).await.map_err(db_err)?;
+    let txn = db::write_txn(&ctx.app.db).await.map_err(db_err)?;
     fence(ctx, &txn).await?;
     let index = contacts::index_for_tenant(&txn, t.id).await.map_err(db_err)?;
     let rows: Vec<UserRow> = d
