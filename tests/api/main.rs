@@ -1,6 +1,7 @@
 //! The integration-test binary: every test starts the real app on port 0 with a fresh database
 //! (an SQLite file by default; a fresh PostgreSQL database when `DATABASE_URL` is `postgres://`).
 
+mod cli;
 mod connect;
 mod foundation;
 mod helpers;
