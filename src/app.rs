@@ -70,6 +70,8 @@ pub struct App {
     pub license_names: crate::licenses::LicenseNames,
     /// SQL statements executed so far (tests and benchmarks read it).
     pub statements: Arc<std::sync::atomic::AtomicU64>,
+    /// Permits for CPU-heavy suggestion scoring (`SUGGESTION_WORKERS`).
+    pub scoring: Arc<tokio::sync::Semaphore>,
 }
 
 /// Cheap handle to [`App`].
@@ -133,7 +135,9 @@ impl Application {
             std::time::Duration::from_secs(30),
         );
         let graph = GraphClient::new(config.m365_graph_url.clone(), RetryPolicy::default());
+        let scoring = Arc::new(tokio::sync::Semaphore::new(config.suggestion_workers.max(1)));
         let state = AppState(Arc::new(App {
+            scoring,
             db,
             auth: AuthKeys::new(&jwt_secret),
             config,
@@ -166,9 +170,12 @@ impl Application {
     /// Serves until `shutdown` completes, then drains in-flight requests.
     pub async fn run_until_stopped(self, shutdown: impl Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
         tracing::info!(addr = %self.local_addr(), "listening");
-        axum::serve(self.listener, self.router.into_make_service_with_connect_info::<SocketAddr>())
-            .with_graceful_shutdown(shutdown)
-            .await
+        let c = &self.state.config;
+        let limits = http::server::ServerLimits {
+            header_timeout: std::time::Duration::from_secs(c.http_header_timeout_secs.max(1)),
+            max_connections: c.http_max_connections,
+        };
+        http::server::serve(self.listener, self.router, limits, shutdown).await
     }
 }
 

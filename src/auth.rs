@@ -44,6 +44,8 @@ pub struct Caller {
     pub account_id: i64,
     /// Granted permissions.
     pub permissions: Vec<String>,
+    /// When the token expires (seconds since the epoch); a WebSocket closes then.
+    pub expires_at: i64,
 }
 
 impl Caller {
@@ -66,6 +68,7 @@ impl AuthKeys {
     pub fn new(secret: &Secret) -> Self {
         let mut validation = Validation::new(Algorithm::HS256);
         validation.leeway = 5;
+        validation.validate_nbf = true;
         validation.set_required_spec_claims(&["exp", "sub"]);
         Self {
             encoding: EncodingKey::from_secret(secret.expose().as_bytes()),
@@ -93,6 +96,7 @@ impl AuthKeys {
             AppError::Unauthenticated(
                 match e.kind() {
                     ErrorKind::ExpiredSignature => "the token has expired",
+                    ErrorKind::ImmatureSignature => "the token is not valid yet (nbf is in the future)",
                     ErrorKind::InvalidSignature => "the token signature is invalid",
                     ErrorKind::InvalidAlgorithm => "the token must be signed with HS256",
                     ErrorKind::MissingRequiredClaim(_) | ErrorKind::Json(_) => {
@@ -104,7 +108,10 @@ impl AuthKeys {
             )
         })?;
         let c = data.claims;
-        Ok(Caller { user: c.sub, account_id: c.account_id, permissions: c.permissions })
+        if c.sub.trim().is_empty() {
+            return Err(AppError::Unauthenticated("the token's sub (the user) is empty".into()));
+        }
+        Ok(Caller { user: c.sub, account_id: c.account_id, permissions: c.permissions, expires_at: c.exp })
     }
 }
 
@@ -124,8 +131,9 @@ impl Auth {
     pub fn from_header(keys: &AuthKeys, header: Option<&str>) -> Self {
         match header {
             None => Self::Anonymous,
-            Some(value) => match value.strip_prefix("Bearer ").or_else(|| value.strip_prefix("bearer ")) {
-                Some(token) => match keys.verify(token.trim()) {
+            // Auth schemes are case-insensitive (RFC 9110 §11.1).
+            Some(value) => match value.split_once(' ').filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer")) {
+                Some((_, token)) => match keys.verify(token.trim()) {
                     Ok(caller) => Self::Caller(caller),
                     Err(AppError::Unauthenticated(why)) => Self::Rejected(why),
                     Err(other) => Self::Rejected(other.to_string()),
@@ -179,8 +187,27 @@ mod tests {
     }
 
     #[test]
+    fn future_nbf_and_empty_sub_are_refused() {
+        let k = keys("a");
+        let now = chrono::Utc::now().timestamp();
+        let sign = |claims: serde_json::Value| {
+            jsonwebtoken::encode(&Header::default(), &claims, &EncodingKey::from_secret(b"a")).unwrap()
+        };
+        let nbf = sign(serde_json::json!({"sub":"u","account_id":1,"exp": now + 600,"nbf": now + 300}));
+        assert!(matches!(k.verify(&nbf), Err(AppError::Unauthenticated(m)) if m.contains("nbf")));
+        let past_nbf = sign(serde_json::json!({"sub":"u","account_id":1,"exp": now + 600,"nbf": now - 10}));
+        assert!(k.verify(&past_nbf).is_ok());
+        let empty = sign(serde_json::json!({"sub":" ","account_id":1,"exp": now + 600}));
+        assert!(matches!(k.verify(&empty), Err(AppError::Unauthenticated(m)) if m.contains("sub")));
+    }
+
+    #[test]
     fn header_parsing() {
         let k = keys("a");
+        let t = k.mint(3, "u", &[], Duration::from_secs(60));
+        for scheme in ["Bearer", "bearer", "BEARER", "bEaReR"] {
+            assert!(matches!(Auth::from_header(&k, Some(&format!("{scheme} {t}"))), Auth::Caller(_)), "{scheme}");
+        }
         assert!(matches!(Auth::from_header(&k, None), Auth::Anonymous));
         assert!(matches!(Auth::from_header(&k, Some("Basic abc")), Auth::Rejected(_)));
         assert!(matches!(Auth::from_header(&k, Some("Bearer nope")), Auth::Rejected(_)));

@@ -145,6 +145,32 @@ pub struct Config {
     #[arg(long, env = "GRAPHQL_MAX_DIRECTIVES", default_value_t = 20)]
     pub graphql_max_directives: usize,
 
+    /// Maximum number of lexical tokens in one document (checked before parsing).
+    #[arg(long, env = "GRAPHQL_MAX_TOKENS", default_value_t = 10_000)]
+    pub graphql_max_tokens: usize,
+
+    /// Maximum bracket nesting in one document: selection sets, arguments, list and object
+    /// values together (checked before parsing, so deep values cannot exhaust the parser's stack).
+    #[arg(long, env = "GRAPHQL_MAX_NESTING", default_value_t = 64)]
+    pub graphql_max_nesting: usize,
+
+    /// Maximum number of arguments on one field or directive.
+    #[arg(long, env = "GRAPHQL_MAX_ARGUMENTS", default_value_t = 16)]
+    pub graphql_max_arguments: usize,
+
+    /// Most errors one response carries; the rest are summed up in one `TOO_MANY_ERRORS` error.
+    #[arg(long, env = "GRAPHQL_MAX_ERRORS", default_value_t = 50)]
+    pub graphql_max_errors: usize,
+
+    /// Seconds one GraphQL query or mutation may run before it is stopped with `REQUEST_TIMEOUT`.
+    #[arg(long, env = "REQUEST_TIMEOUT_SECS", default_value_t = 30)]
+    pub request_timeout_secs: u64,
+
+    /// Suggestion scorings that run at once (on blocking threads, off the async workers), across
+    /// all requests; further ones wait their turn.
+    #[arg(long, env = "SUGGESTION_WORKERS", default_value_t = 1)]
+    pub suggestion_workers: usize,
+
     /// Allow schema introspection (GraphiQL needs it).
     #[arg(long, env = "GRAPHQL_INTROSPECTION", default_value_t = true, action = clap::ArgAction::Set)]
     pub graphql_introspection: bool,
@@ -152,6 +178,29 @@ pub struct Config {
     /// Seconds a WebSocket client has to send `connection_init`.
     #[arg(long, env = "WS_INIT_TIMEOUT_SECS", default_value_t = 10)]
     pub ws_init_timeout_secs: u64,
+
+    /// Most subscriptions one WebSocket may run at once; one more is answered with an `error`
+    /// message (`TOO_MANY_SUBSCRIPTIONS`) and the socket stays open.
+    #[arg(long, env = "WS_MAX_SUBSCRIPTIONS_PER_SOCKET", default_value_t = 32)]
+    pub ws_max_subscriptions_per_socket: usize,
+
+    /// Most WebSockets open at once for one token subject (account + `sub`); one more is closed
+    /// with 4429 at `connection_init`.
+    #[arg(long, env = "WS_MAX_SOCKETS_PER_TOKEN", default_value_t = 16)]
+    pub ws_max_sockets_per_token: usize,
+
+    /// Seconds a client has to send a request's headers, counted from when the server starts
+    /// waiting for them: a slow (slowloris) or idle keep-alive connection is closed after it.
+    #[arg(long, env = "HTTP_HEADER_TIMEOUT_SECS", default_value_t = 10)]
+    pub http_header_timeout_secs: u64,
+
+    /// Seconds a request body may take to arrive; a stalled upload gets `408`.
+    #[arg(long, env = "HTTP_BODY_TIMEOUT_SECS", default_value_t = 30)]
+    pub http_body_timeout_secs: u64,
+
+    /// Most connections open at once; one more is answered `503` with `Retry-After` and closed.
+    #[arg(long, env = "HTTP_MAX_CONNECTIONS", default_value_t = 1024)]
+    pub http_max_connections: usize,
 
     /// `text` or `json`.
     #[arg(long, env = "LOG_FORMAT", value_enum, default_value = "text")]

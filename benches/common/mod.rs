@@ -12,7 +12,8 @@ use m365_integration::{
 use serde_json::{Value, json};
 
 const BIN: &str = env!("CARGO_BIN_EXE_m365-integration");
-const JWT: &str = "bench-jwt-secret";
+/// The API-token secret the service runs with.
+pub const JWT: &str = "bench-jwt-secret";
 
 /// An environment variable parsed, or a default.
 pub fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {

@@ -20,6 +20,8 @@ pub struct Model {
     pub tenants_failed: i64,
     pub users_synced: i64,
     pub error: Option<String>,
+    /// Machine-readable reason beside `error` (e.g. `M365_AUTHORIZATION_REVOKED`).
+    pub error_code: Option<String>,
     #[sea_orm(column_type = "Json")]
     pub tenant_results: TenantResults,
     /// Who holds the lease (a worker id), and until when.

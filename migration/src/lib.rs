@@ -6,6 +6,7 @@ pub use sea_orm_migration::prelude::*;
 
 mod m20261128_000001_domain_model;
 mod m20261128_000002_sync_lock;
+mod m20261128_000003_run_error_code;
 
 /// Every migration, oldest first.
 pub struct Migrator;
@@ -13,6 +14,10 @@ pub struct Migrator;
 #[async_trait::async_trait]
 impl MigratorTrait for Migrator {
     fn migrations() -> Vec<Box<dyn MigrationTrait>> {
-        vec![Box::new(m20261128_000001_domain_model::Migration), Box::new(m20261128_000002_sync_lock::Migration)]
+        vec![
+            Box::new(m20261128_000001_domain_model::Migration),
+            Box::new(m20261128_000002_sync_lock::Migration),
+            Box::new(m20261128_000003_run_error_code::Migration),
+        ]
     }
 }

@@ -144,9 +144,12 @@ pub async fn upsert_contacts(
         };
         rows.push(db::clients::ContactRow { client_id, source, external_id, name, emails });
     }
+    // A contact moved to another client must let go of its old client's users too: relink the
+    // tenants of the clients these contacts belonged to before, and of those they belong to now.
+    let keys: Vec<(String, String)> = rows.iter().map(|r| (r.source.clone(), r.external_id.clone())).collect();
+    let mut client_ids = db::clients::clients_of_contacts(&txn, account_id, &keys).await?;
     let stored = db::clients::upsert_contacts(&txn, account_id, &rows).await?;
-    // Contacts changed: relink the users of tenants mapped to these clients.
-    let mut client_ids: Vec<i64> = rows.iter().map(|r| r.client_id).collect();
+    client_ids.extend(rows.iter().map(|r| r.client_id));
     client_ids.sort_unstable();
     client_ids.dedup();
     for tenant in db::mappings::tenants_of_clients(&txn, &client_ids).await? {

@@ -100,6 +100,28 @@ pub async fn client_ids_by_key(
     Ok(out)
 }
 
+/// Client ids that the contacts with these (source, external id) keys belong to now.
+pub async fn clients_of_contacts(
+    db: &impl ConnectionTrait,
+    account_id: i64,
+    keys: &[(String, String)],
+) -> Result<Vec<i64>, DbErr> {
+    let mut out = vec![];
+    for chunk in keys.chunks(CHUNK) {
+        let ids: Vec<i64> = contact::Entity::find()
+            .select_only()
+            .column(contact::Column::ClientId)
+            .distinct()
+            .filter(contact::Column::AccountId.eq(account_id))
+            .filter(key_condition(contact::Column::Source, contact::Column::ExternalId, chunk))
+            .into_tuple()
+            .all(db)
+            .await?;
+        out.extend(ids);
+    }
+    Ok(out)
+}
+
 /// Inserts or updates contacts by (source, external id); returns them in input order.
 pub async fn upsert_contacts(
     db: &impl ConnectionTrait,

@@ -294,6 +294,16 @@ pub async fn due_for_schedule(
     use sea_orm::{QueryOrder, QuerySelect};
     let mut q = m365_connection::Entity::find()
         .filter(m365_connection::Column::Status.eq("connected"))
+        // An account whose Microsoft 365 tab was switched off is not synced on a schedule.
+        .filter(
+            m365_connection::Column::AccountId.in_subquery(
+                sea_orm::sea_query::Query::select()
+                    .column(entity::account::Column::Id)
+                    .from(entity::account::Entity)
+                    .and_where(entity::account::Column::M365Enabled.eq(true))
+                    .to_owned(),
+            ),
+        )
         .filter(
             sea_orm::Condition::any()
                 .add(m365_connection::Column::NextSyncAt.is_null())

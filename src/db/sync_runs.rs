@@ -56,6 +56,7 @@ pub async fn expire_dead(db: &impl ConnectionTrait, account_id: i64, now: DateTi
             sync_run::Column::Error,
             Expr::value("The sync worker stopped responding; its lock expired and was released."),
         )
+        .col_expr(sync_run::Column::ErrorCode, Expr::value("WORKER_LOST"))
         .col_expr(sync_run::Column::FinishedAt, Expr::value(now))
         .filter(sync_run::Column::AccountId.eq(account_id))
         .filter(sync_run::Column::Status.is_in(ACTIVE))
@@ -112,6 +113,7 @@ pub async fn claim(
         tenants_failed: Set(0),
         users_synced: Set(0),
         error: Set(None),
+        error_code: Set(None),
         tenant_results: Set(TenantResults::default()),
         lease_owner: Set(Some(worker.to_owned())),
         lease_expires_at: Set(Some(lease_until)),
@@ -159,6 +161,7 @@ pub async fn save_progress(
         .col_expr(sync_run::Column::TenantsFailed, Expr::value(m.tenants_failed))
         .col_expr(sync_run::Column::UsersSynced, Expr::value(m.users_synced))
         .col_expr(sync_run::Column::Error, Expr::value(m.error.clone()))
+        .col_expr(sync_run::Column::ErrorCode, Expr::value(m.error_code.clone()))
         .col_expr(
             sync_run::Column::TenantResults,
             Expr::value(serde_json::to_value(&m.tenant_results.0).unwrap_or_default()),

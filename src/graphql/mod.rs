@@ -26,19 +26,46 @@ pub type AppSchema = Schema<query::Query, mutation::Mutation, subscription::Subs
 pub fn schema_builder(config: &Config) -> SchemaBuilder<query::Query, mutation::Mutation, subscription::Subscription> {
     let mut b =
         Schema::build(query::Query::default(), mutation::Mutation::default(), subscription::Subscription::default())
-            .limit_depth(config.graphql_max_depth)
+            // Depth is checked by `DocumentLimits` (with introspection's own budget); this is a backstop.
+            .limit_depth(config.graphql_max_depth.max(limits::INTROSPECTION_MAX_DEPTH))
             .limit_complexity(config.graphql_max_complexity)
-            .limit_recursive_depth(64)
+            .limit_recursive_depth(config.graphql_max_nesting)
             .limit_directives(config.graphql_max_directives)
-            .extension(limits::DocumentLimits {
-                max_aliases: config.graphql_max_aliases,
-                max_root_fields: config.graphql_max_root_fields,
-                max_directives: config.graphql_max_directives,
-            });
+            .extension(document_limits(config));
     if !config.graphql_introspection {
         b = b.disable_introspection();
     }
     b
+}
+
+/// The document limits configured.
+pub fn document_limits(config: &Config) -> limits::DocumentLimits {
+    limits::DocumentLimits {
+        max_tokens: config.graphql_max_tokens,
+        max_nesting: config.graphql_max_nesting,
+        max_arguments: config.graphql_max_arguments,
+        max_depth: config.graphql_max_depth,
+        max_aliases: config.graphql_max_aliases,
+        max_root_fields: config.graphql_max_root_fields,
+        max_directives: config.graphql_max_directives,
+    }
+}
+
+/// The code of a request stopped at `REQUEST_TIMEOUT_SECS`.
+pub const REQUEST_TIMEOUT_CODE: &str = "REQUEST_TIMEOUT";
+
+/// Runs a query or mutation within `REQUEST_TIMEOUT_SECS` and caps its errors at
+/// `GRAPHQL_MAX_ERRORS`; `None` when it ran out of time (its work is dropped, a transaction
+/// rolled back).
+pub async fn execute_bounded(
+    schema: &AppSchema,
+    config: &Config,
+    req: async_graphql::Request,
+) -> Option<async_graphql::Response> {
+    let timeout = std::time::Duration::from_secs(config.request_timeout_secs.max(1));
+    let mut resp = tokio::time::timeout(timeout, schema.execute(req)).await.ok()?;
+    limits::cap_errors(&mut resp.errors, config.graphql_max_errors);
+    Some(resp)
 }
 
 /// The SDL that `schema.graphql` holds.

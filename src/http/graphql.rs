@@ -68,6 +68,21 @@ fn request_error(status: StatusCode, media: Media, code: &str, message: impl Int
     (status, [(header::CONTENT_TYPE, media.content_type())], body.to_string()).into_response()
 }
 
+/// The answer to a request stopped at `REQUEST_TIMEOUT_SECS` (503, so clients may retry).
+fn timed_out(s: &HttpState, media: Media) -> Response {
+    let secs = s.app.config.request_timeout_secs;
+    let mut r = request_error(
+        StatusCode::SERVICE_UNAVAILABLE,
+        media,
+        crate::graphql::REQUEST_TIMEOUT_CODE,
+        format!(
+            "The request ran longer than {secs} seconds and was stopped. Ask for less (a smaller `first`, fewer fields) or try again later."
+        ),
+    );
+    r.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
+    r
+}
+
 fn not_acceptable() -> Response {
     request_error(
         StatusCode::NOT_ACCEPTABLE,
@@ -83,7 +98,9 @@ fn auth_of(s: &HttpState, headers: &HeaderMap) -> Auth {
 
 async fn execute(s: &HttpState, headers: &HeaderMap, req: Request, media: Media) -> Response {
     let req = crate::graphql::loaders::attach(req.data(auth_of(s, headers)), &s.app.db);
-    let resp = s.schema.execute(req).await;
+    let Some(resp) = crate::graphql::execute_bounded(&s.schema, &s.app.config, req).await else {
+        return timed_out(s, media);
+    };
     let request_error = resp.data == async_graphql::Value::Null
         && !resp.errors.is_empty()
         && resp.errors.iter().all(|e| e.path.is_empty());
@@ -158,6 +175,12 @@ pub async fn get_handler(State(s): State<HttpState>, headers: HeaderMap, RawQuer
     };
     let Some(media) = negotiate(&headers) else { return not_acceptable() };
     let operation_name = param("operationName").filter(|s| !s.is_empty());
+    // The lexical limits hold before this parse too (the parser is what deep values attack).
+    if let Err(e) = crate::graphql::document_limits(&s.app.config).scan(&query) {
+        let status = if media == Media::GraphqlResponse { StatusCode::BAD_REQUEST } else { StatusCode::OK };
+        let body = json!({"errors": [e.into_server_error()]});
+        return (status, [(header::CONTENT_TYPE, media.content_type())], body.to_string()).into_response();
+    }
     // Over GET only queries run (a GET must not change anything).
     match parse_query(&query) {
         Ok(doc) => {

@@ -2,6 +2,7 @@
 
 pub mod callback;
 pub mod graphql;
+pub mod server;
 pub mod ws;
 
 use axum::{
@@ -12,6 +13,7 @@ use axum::{
 };
 use tower_http::{
     request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer},
+    timeout::RequestBodyTimeoutLayer,
     trace::TraceLayer,
 };
 
@@ -24,6 +26,8 @@ pub struct HttpState {
     pub app: AppState,
     /// The GraphQL schema.
     pub schema: AppSchema,
+    /// Open WebSockets per token subject.
+    pub sockets: ws::SocketCounts,
 }
 
 const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
@@ -31,7 +35,8 @@ const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 /// All routes with their layers.
 pub fn router(app: AppState, schema: AppSchema) -> Router {
     let body_limit = app.config.body_limit_bytes;
-    let state = HttpState { app, schema };
+    let body_timeout = std::time::Duration::from_secs(app.config.http_body_timeout_secs.max(1));
+    let state = HttpState { app, schema, sockets: ws::SocketCounts::default() };
     Router::new()
         .route("/graphql", get(graphql::get_handler).post(graphql::post_handler))
         .route("/graphql/ws", get(ws::handler))
@@ -40,12 +45,28 @@ pub fn router(app: AppState, schema: AppSchema) -> Router {
         .route("/readyz", get(readyz))
         .with_state(state)
         .layer(DefaultBodyLimit::max(body_limit))
+        .layer(RequestBodyTimeoutLayer::new(body_timeout))
         .layer(PropagateRequestIdLayer::new(REQUEST_ID))
         .layer(TraceLayer::new_for_http().make_span_with(|req: &Request<_>| {
             let id = req.headers().get(REQUEST_ID).and_then(|v| v.to_str().ok()).unwrap_or("-");
             tracing::info_span!("request", method = %req.method(), path = %req.uri().path(), request_id = %id)
         }))
         .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
+        .layer(axum::middleware::map_request(drop_unsafe_request_id))
+}
+
+/// A client's `X-Request-Id` is kept only when it is short and plain (letters, digits, `-_.:`),
+/// so it cannot forge log lines or bloat them; otherwise a fresh id replaces it.
+async fn drop_unsafe_request_id<B>(mut req: Request<B>) -> Request<B> {
+    if req.headers().get(REQUEST_ID).is_some_and(|v| !is_safe_request_id(v.as_bytes())) {
+        req.headers_mut().remove(REQUEST_ID);
+    }
+    req
+}
+
+fn is_safe_request_id(id: &[u8]) -> bool {
+    (1..=128).contains(&id.len())
+        && id.iter().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b':'))
 }
 
 /// 200 when the database answers, 503 otherwise.
@@ -54,5 +75,17 @@ async fn readyz(State(s): State<HttpState>) -> (StatusCode, &'static str) {
         (StatusCode::OK, "ready")
     } else {
         (StatusCode::SERVICE_UNAVAILABLE, "database unreachable")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn request_ids() {
+        assert!(super::is_safe_request_id(b"3f2a-11:req_7.x"));
+        assert!(!super::is_safe_request_id(b""));
+        assert!(!super::is_safe_request_id(b"a\nlevel=error forged"));
+        assert!(!super::is_safe_request_id("caf\u{e9}".as_bytes()));
+        assert!(!super::is_safe_request_id(&[b'a'; 129]));
     }
 }

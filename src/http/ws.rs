@@ -7,7 +7,11 @@
 //! `connection_init`. The token comes from the `connection_init` payload
 //! (`{"Authorization": "Bearer …"}` or `{"token": "…"}`).
 
-use std::{collections::HashMap, time::Duration};
+use std::{
+    collections::HashMap,
+    sync::{Arc, Mutex},
+    time::Duration,
+};
 
 use async_graphql::Request;
 use axum::{
@@ -22,7 +26,10 @@ use serde_json::{Value, json};
 use tokio::{sync::mpsc, task::JoinHandle};
 
 use super::HttpState;
-use crate::auth::Auth;
+use crate::{
+    app::AppState,
+    auth::{Auth, Caller},
+};
 
 /// Which dialect the client speaks.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -42,14 +49,52 @@ impl Protocol {
     }
 }
 
-/// Upgrades the connection, agreeing on a subprotocol.
+/// Upgrades the connection, agreeing on a subprotocol. Messages and frames are bounded by the
+/// same `BODY_LIMIT_BYTES` as HTTP bodies; a larger one closes the socket with 1009.
 pub async fn handler(State(s): State<HttpState>, ws: WebSocketUpgrade) -> Response {
-    let ws = ws.protocols(["graphql-transport-ws", "graphql-ws"]);
+    let limit = s.app.config.body_limit_bytes;
+    let ws = ws.protocols(["graphql-transport-ws", "graphql-ws"]).max_message_size(limit).max_frame_size(limit);
     let protocol = match ws.selected_protocol().and_then(|p| p.to_str().ok()) {
         Some("graphql-ws") => Protocol::Legacy,
         _ => Protocol::TransportWs,
     };
     ws.on_upgrade(move |socket| serve(socket, protocol, s))
+}
+
+/// Open sockets per token subject (account + `sub`), for `WS_MAX_SOCKETS_PER_TOKEN`.
+#[derive(Clone, Default)]
+pub struct SocketCounts(Arc<Mutex<HashMap<(i64, String), usize>>>);
+
+/// A socket counted against its subject until dropped.
+struct SocketSlot {
+    counts: SocketCounts,
+    key: (i64, String),
+}
+
+impl SocketCounts {
+    /// Counts one more socket for `caller`, unless it already has `max`.
+    fn claim(&self, caller: &Caller, max: usize) -> Option<SocketSlot> {
+        let key = (caller.account_id, caller.user.clone());
+        let mut map = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        let n = map.entry(key.clone()).or_default();
+        if *n >= max {
+            return None;
+        }
+        *n += 1;
+        Some(SocketSlot { counts: self.clone(), key })
+    }
+}
+
+impl Drop for SocketSlot {
+    fn drop(&mut self) {
+        let mut map = self.counts.0.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(n) = map.get_mut(&self.key) {
+            *n -= 1;
+            if *n == 0 {
+                map.remove(&self.key);
+            }
+        }
+    }
 }
 
 /// What subscription tasks send back to the connection loop.
@@ -59,8 +104,24 @@ enum Outgoing {
     Finished(String, u64),
 }
 
+/// A close frame. Reasons are our own fixed texts (never client input), cut to the 123 bytes a
+/// close frame can carry.
 fn close(code: u16, reason: &str) -> Message {
-    Message::Close(Some(CloseFrame { code, reason: Utf8Bytes::from(reason) }))
+    let mut end = reason.len().min(123);
+    while !reason.is_char_boundary(end) {
+        end -= 1;
+    }
+    Message::Close(Some(CloseFrame { code, reason: Utf8Bytes::from(&reason[..end]) }))
+}
+
+/// Whether a read error is a message or frame over the size limit.
+fn is_too_big(e: axum::Error) -> bool {
+    e.into_inner().downcast_ref::<tungstenite::Error>().is_some_and(|e| matches!(e, tungstenite::Error::Capacity(_)))
+}
+
+/// Seconds from now until `exp` (at least zero).
+fn until(exp: i64) -> Duration {
+    Duration::from_secs(u64::try_from(exp - chrono::Utc::now().timestamp()).unwrap_or(0))
 }
 
 fn token_from_payload(payload: &Value) -> Option<String> {
@@ -82,14 +143,20 @@ async fn serve(socket: WebSocket, protocol: Protocol, s: HttpState) {
     let mut subs: HashMap<String, (u64, JoinHandle<()>)> = HashMap::new();
     let mut generation = 0u64;
     let mut auth: Option<Auth> = None;
+    let mut _slot: Option<SocketSlot> = None;
     let mut init_seen = false;
     let init_deadline = tokio::time::sleep(Duration::from_secs(s.app.config.ws_init_timeout_secs));
     tokio::pin!(init_deadline);
+    // Armed at connection_ack with the token's `exp`: the socket closes when the token expires.
+    let expiry = tokio::time::sleep(Duration::from_secs(u64::from(u32::MAX)));
+    tokio::pin!(expiry);
+    let max_subs = s.app.config.ws_max_subscriptions_per_socket;
     let mut keepalive = tokio::time::interval(Duration::from_secs(15));
 
     let closing: Option<Message> = loop {
         tokio::select! {
             _ = &mut init_deadline, if !init_seen => break Some(close(4408, "Connection initialisation timeout")),
+            _ = &mut expiry, if auth.is_some() => break Some(close(4403, "Forbidden: the token has expired")),
             _ = keepalive.tick(), if protocol == Protocol::Legacy && auth.is_some() => {
                 if sink.send(Message::Text(json!({"type": "ka"}).to_string().into())).await.is_err() { break None; }
             }
@@ -106,7 +173,8 @@ async fn serve(socket: WebSocket, protocol: Protocol, s: HttpState) {
                 let text = match msg {
                     Some(Ok(Message::Text(t))) => t,
                     Some(Ok(Message::Binary(_))) => break Some(close(4400, "Binary messages are not supported")),
-                    Some(Ok(Message::Close(_))) | None | Some(Err(_)) => break None,
+                    Some(Err(e)) => break is_too_big(e).then(|| close(1009, "Message too big")),
+                    Some(Ok(Message::Close(_))) | None => break None,
                     Some(Ok(_)) => continue,
                 };
                 let msg: Value = match serde_json::from_str(text.as_str()) {
@@ -122,6 +190,11 @@ async fn serve(socket: WebSocket, protocol: Protocol, s: HttpState) {
                         let header = token_from_payload(&payload);
                         match Auth::from_header(&s.app.auth, header.as_deref()) {
                             Auth::Caller(c) => {
+                                let Some(slot) = s.sockets.claim(&c, s.app.config.ws_max_sockets_per_token) else {
+                                    break Some(close(4429, "Too many open connections for this token"));
+                                };
+                                _slot = Some(slot);
+                                expiry.as_mut().reset(tokio::time::Instant::now() + until(c.expires_at));
                                 auth = Some(Auth::Caller(c));
                                 let ack = json!({"type": "connection_ack"});
                                 if sink.send(Message::Text(ack.to_string().into())).await.is_err() { break None; }
@@ -148,20 +221,31 @@ async fn serve(socket: WebSocket, protocol: Protocol, s: HttpState) {
                         };
                         let Some(caller_auth) = auth.clone() else { break Some(close(4401, "Unauthorized")); };
                         if subs.contains_key(&id) {
-                            break Some(close(4409, &format!("Subscriber for {id} already exists")));
+                            break Some(close(4409, "Subscriber for this id already exists"));
+                        }
+                        if subs.len() >= max_subs {
+                            let err = json!([{
+                                "message": format!("A connection may run at most {max_subs} subscriptions at once; complete one first."),
+                                "extensions": {"code": TOO_MANY_SUBSCRIPTIONS_CODE, "max": max_subs},
+                            }]);
+                            let payload = if protocol == Protocol::Legacy { json!({"errors": err}) } else { err };
+                            let msg = json!({"type": "error", "id": id, "payload": payload});
+                            if sink.send(Message::Text(msg.to_string().into())).await.is_err() { break None; }
+                            continue;
                         }
                         let req: Request = match msg.get("payload").cloned().map(serde_json::from_value) {
                             Some(Ok(r)) => r,
                             _ => break Some(close(4400, "Invalid message received: subscribe payload is not a GraphQL request")),
                         };
                         let schema = s.schema.clone();
+                        let config = s.app.clone();
                         let req = crate::graphql::loaders::attach(req, &s.app.db);
                         let tx = out_tx.clone();
                         let sub_id = id.clone();
                         generation += 1;
                         let sub_gen = generation;
                         subs.insert(id, (sub_gen, tokio::spawn(async move {
-                            run_subscription(schema, req.data(caller_auth), protocol, sub_id, sub_gen, tx).await;
+                            run_subscription(schema, config, req.data(caller_auth), protocol, sub_id, sub_gen, tx).await;
                         })));
                     }
                     (Protocol::TransportWs, "complete") | (Protocol::Legacy, "stop") => {
@@ -176,7 +260,7 @@ async fn serve(socket: WebSocket, protocol: Protocol, s: HttpState) {
                         }
                     }
                     (Protocol::Legacy, "connection_terminate") => break Some(close(1000, "Normal Closure")),
-                    _ => break Some(close(4400, &format!("Invalid message received: unknown type {ty:?}"))),
+                    _ => break Some(close(4400, "Invalid message received: unknown message type")),
                 }
             }
         }
@@ -190,8 +274,12 @@ async fn serve(socket: WebSocket, protocol: Protocol, s: HttpState) {
     let _ = sink.close().await;
 }
 
+/// The code of the `error` message a subscription over the per-socket cap gets.
+pub const TOO_MANY_SUBSCRIPTIONS_CODE: &str = "TOO_MANY_SUBSCRIPTIONS";
+
 async fn run_subscription(
     schema: crate::graphql::AppSchema,
+    app: AppState,
     req: Request,
     protocol: Protocol,
     id: String,
@@ -200,7 +288,25 @@ async fn run_subscription(
 ) {
     let mut stream = schema.execute_stream(req);
     let mut first = true;
-    while let Some(resp) = stream.next().await {
+    // The first answer (a query's only one, a subscription's current state) gets the request
+    // timeout; later events come when they come.
+    let timeout = Duration::from_secs(app.config.request_timeout_secs.max(1));
+    let timed_out = || {
+        let mut e = async_graphql::ServerError::new(
+            format!("The request ran longer than {} seconds and was stopped.", timeout.as_secs()),
+            None,
+        );
+        e.extensions.get_or_insert_with(Default::default).set("code", crate::graphql::REQUEST_TIMEOUT_CODE);
+        async_graphql::Response::from_errors(vec![e])
+    };
+    loop {
+        let next = if first {
+            tokio::time::timeout(timeout, stream.next()).await.unwrap_or_else(|_| Some(timed_out()))
+        } else {
+            stream.next().await
+        };
+        let Some(mut resp) = next else { break };
+        crate::graphql::limits::cap_errors(&mut resp.errors, app.config.graphql_max_errors);
         let request_error = first
             && resp.data == async_graphql::Value::Null
             && !resp.errors.is_empty()

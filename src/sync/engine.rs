@@ -44,8 +44,16 @@ pub enum RunFailure {
     Revoked,
     /// Disconnected, or the lease was lost to another worker.
     Cancelled(String),
-    /// Anything else that stops the whole run.
-    Failed(String),
+    /// Anything else that stops the whole run: a code and a message for a person.
+    Failed(&'static str, String),
+}
+
+/// An internal failure: the detail goes to the log under an error id; readers get `what`, the
+/// id and `INTERNAL_SERVER_ERROR`, never database or key details.
+pub fn internal_failure(what: &str, detail: impl std::fmt::Display) -> RunFailure {
+    let id = uuid::Uuid::new_v4();
+    tracing::error!(error_id = %id, error = %detail, "{what}");
+    RunFailure::Failed("INTERNAL_SERVER_ERROR", format!("{what} (error id {id})."))
 }
 
 /// How often running progress is stored (subscribers get every change at once).
@@ -164,12 +172,12 @@ async fn steps(ctx: Arc<RunCtx>, conn: &m365_connection::Model) -> Result<(), Ru
         Ok(s) => s,
         Err(AppError::AuthorizationRevoked) => return Err(RunFailure::Revoked),
         Err(AppError::NotConnected) => return Err(RunFailure::Cancelled("Microsoft 365 was disconnected.".into())),
-        Err(e) => return Err(RunFailure::Failed(format!("Refreshing the Microsoft authorization failed: {e}"))),
+        Err(e) => return Err(internal_failure("Refreshing the Microsoft authorization failed", e)),
     };
     phase(ctx_ref, "discovering_tenants").await;
-    let found = discover(&app.graph, session.access_token.expose())
-        .await
-        .map_err(|e| RunFailure::Failed(format!("Discovering customer tenants through GDAP failed: {e}")))?;
+    let found = discover(&app.graph, session.access_token.expose()).await.map_err(|e| {
+        RunFailure::Failed("DISCOVERY_FAILED", format!("Discovering customer tenants through GDAP failed: {e}"))
+    })?;
     let tenants = write_discovered(ctx_ref, &found).await?;
     let snap = ctx.edit(|r| {
         r.tenants_total = tenants.len() as i64;
@@ -232,12 +240,13 @@ async fn finish(ctx: &RunCtx, result: Result<(), RunFailure>) {
         let (status, error) = match &result {
             Ok(()) if any_bad => ("partial", None),
             Ok(()) => ("succeeded", None),
-            Err(RunFailure::Revoked) => ("failed", Some(REVOKED_MESSAGE.to_owned())),
-            Err(RunFailure::Cancelled(m)) => ("cancelled", Some(m.clone())),
-            Err(RunFailure::Failed(m)) => ("failed", Some(m.clone())),
+            Err(RunFailure::Revoked) => ("failed", Some(("M365_AUTHORIZATION_REVOKED", REVOKED_MESSAGE.to_owned()))),
+            Err(RunFailure::Cancelled(m)) => ("cancelled", Some(("CANCELLED", m.clone()))),
+            Err(RunFailure::Failed(code, m)) => ("failed", Some((*code, m.clone()))),
         };
         r.status = status.into();
-        r.error = error;
+        r.error_code = error.as_ref().map(|e| e.0.to_owned());
+        r.error = error.map(|e| e.1);
         r.current_tenant = None;
         r.finished_at = Some(now);
         r.lease_expires_at = None;
@@ -286,7 +295,7 @@ pub async fn discover(graph: &GraphClient, token: &str) -> Result<Vec<Discovered
 
 /// Stores discovered tenants and removes the data of tenants GDAP no longer reaches.
 async fn write_discovered(ctx: &RunCtx, found: &[Discovered]) -> Result<Vec<m365_tenant::Model>, RunFailure> {
-    let db_err = |e: sea_orm::DbErr| RunFailure::Failed(format!("Storing the discovered tenants failed: {e}"));
+    let db_err = |e: sea_orm::DbErr| internal_failure("Storing the discovered tenants failed", e);
     let txn = db::write_txn(&ctx.app.db).await.map_err(db_err)?;
     fence(ctx, &txn).await?;
     let stored =
@@ -308,7 +317,7 @@ async fn write_discovered(ctx: &RunCtx, found: &[Discovered]) -> Result<Vec<m365
 /// The fence every sync write passes first: the connection still exists (not disconnected) and
 /// this worker still holds the run's lease.
 async fn fence(ctx: &RunCtx, txn: &sea_orm::DatabaseTransaction) -> Result<(), RunFailure> {
-    let db_err = |e: sea_orm::DbErr| RunFailure::Failed(format!("database: {e}"));
+    let db_err = |e: sea_orm::DbErr| internal_failure("Writing sync data failed", e);
     if !db::connections::fence(txn, ctx.conn_id).await.map_err(db_err)? {
         ctx.lost.store(true, Ordering::Relaxed);
         return Err(RunFailure::Cancelled("Microsoft 365 was disconnected.".into()));
@@ -383,10 +392,15 @@ async fn sync_tenant(ctx: &RunCtx, t: &m365_tenant::Model, rt: &Secret) -> Tenan
         Ok(r) => TenantRun::Done(r),
         Err(RunFailure::Cancelled(_)) => TenantRun::Skipped,
         Err(e) => {
+            let message = match e {
+                RunFailure::Failed(_, m) => m,
+                RunFailure::Revoked => REVOKED_MESSAGE.to_owned(),
+                RunFailure::Cancelled(m) => m,
+            };
             let r = failed(
                 t,
                 "WRITE_FAILED",
-                format!("Storing the tenant's data failed: {e:?}"),
+                format!("Storing the tenant's data failed: {message}"),
                 "Trigger the sync again; if it keeps failing, contact support.",
             );
             TenantRun::Done(r)
@@ -556,7 +570,7 @@ async fn record(ctx: &RunCtx, t: &m365_tenant::Model, r: &TenantResult) {
 
 /// Writes everything read from a tenant in one fenced transaction with batched statements.
 async fn write_tenant(ctx: &RunCtx, t: &m365_tenant::Model, d: &TenantData) -> Result<TenantResult, RunFailure> {
-    let db_err = |e: sea_orm::DbErr| RunFailure::Failed(format!("database: {e}"));
+    let db_err = |e: sea_orm::DbErr| internal_failure("Writing sync data failed", e);
     let now = ctx.app.clock.now();
     let txn = db::write_txn(&ctx.app.db).await.map_err(db_err)?;
     fence(ctx, &txn).await?;

@@ -27,7 +27,6 @@ use crate::{
 };
 
 use chrono::{DateTime, Utc};
-use sea_orm::ConnectionTrait;
 
 use crate::{
     db,
@@ -46,15 +45,16 @@ pub fn cooldown_remaining(last_manual: Option<DateTime<Utc>>, now: DateTime<Utc>
     if left_ms <= 0 { 0 } else { (left_ms + 999) / 1000 }
 }
 
-/// The account's sync status at `now`.
-pub async fn status(
-    db: &impl ConnectionTrait,
-    account_id: i64,
-    now: DateTime<Utc>,
-    interval: Duration,
-) -> Result<SyncStatus, sea_orm::DbErr> {
+/// The account's sync status now. A run whose worker died (its lease ran out) is failed here
+/// first, so "Refresh Status" never shows a dead run as running.
+pub async fn status(app: &AppState, account_id: i64) -> Result<SyncStatus, sea_orm::DbErr> {
+    let (db, now, interval) = (&app.db, app.clock.now(), app.config.sync_interval);
     let conn = db::connections::get(db, account_id).await?;
-    let current = db::sync_runs::current(db, account_id).await?;
+    let mut current = db::sync_runs::current(db, account_id).await?;
+    if current.as_ref().is_some_and(|r| r.lease_expires_at.is_some_and(|l| l < now)) {
+        expire_dead(app, account_id).await?;
+        current = db::sync_runs::current(db, account_id).await?;
+    }
     let last = db::sync_runs::last_finished(db, account_id).await?;
     let state = match current.as_ref().map(|r| r.status.as_str()) {
         Some("running") => SyncState::Running,

@@ -16,9 +16,7 @@ pub fn tick(interval: Duration) -> Duration {
 pub async fn run_once(app: &AppState) -> Result<usize, sea_orm::DbErr> {
     let interval = app.config.sync_interval;
     let now = app.clock.now();
-    for account in db::sync_runs::accounts_with_dead_runs(&app.db, now).await? {
-        super::expire_dead(app, account).await?;
-    }
+    expire_dead_runs(app).await?;
     let next = now + chrono::Duration::from_std(interval).unwrap_or(chrono::Duration::hours(6));
     let txn = db::write_txn(&app.db).await?;
     let due = db::connections::due_for_schedule(&txn, now, 50).await?;
@@ -44,13 +42,26 @@ pub async fn run_once(app: &AppState) -> Result<usize, sea_orm::DbErr> {
     Ok(started)
 }
 
-/// Polls forever (until the runtime stops); a zero interval disables scheduling.
+/// Fails runs whose worker died (lease expired), in every account.
+pub async fn expire_dead_runs(app: &AppState) -> Result<(), sea_orm::DbErr> {
+    for account in db::sync_runs::accounts_with_dead_runs(&app.db, app.clock.now()).await? {
+        super::expire_dead(app, account).await?;
+    }
+    Ok(())
+}
+
+/// Polls forever (until the runtime stops). A zero interval disables scheduling, but dead
+/// leases are still expired on a timer, so no run stays `RUNNING` after its worker died.
 pub async fn run(app: AppState) {
     let interval = app.config.sync_interval;
-    if interval.is_zero() {
-        return;
-    }
     loop {
+        if interval.is_zero() {
+            tokio::time::sleep(tick(app.config.sync_lease())).await;
+            if let Err(e) = expire_dead_runs(&app).await {
+                tracing::warn!(error = %e, "expiring dead sync runs failed");
+            }
+            continue;
+        }
         tokio::time::sleep(tick(interval)).await;
         if let Err(e) = run_once(&app).await {
             tracing::warn!(error = %e, "scheduling syncs failed");

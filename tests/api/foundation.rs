@@ -387,7 +387,8 @@ async fn query_limits_answer_with_clear_errors() {
     );
     let body = app.gql(Some(&t), &deep, json!({})).await;
     assert!(body["errors"][0]["message"].as_str().unwrap().to_lowercase().contains("deep"), "{body}");
-    assert_eq!(error_code(&body), Some("BAD_USER_INPUT"));
+    assert_eq!(error_code(&body), Some("QUERY_LIMIT_EXCEEDED"));
+    assert_eq!(body["errors"][0]["extensions"]["limit"], "depth");
     let aliases: String = (0..31).map(|i| format!("a{i}: enabled ")).collect();
     let body = app.gql(Some(&t), &format!("{{ m365Integration {{ {aliases} }} }}"), json!({})).await;
     assert!(body["errors"][0]["message"].as_str().unwrap().contains("aliases"), "{body}");

@@ -5,6 +5,7 @@ mod cli;
 mod connect;
 mod foundation;
 mod helpers;
+mod hostile;
 mod mapping;
 mod microsoft;
 mod schema;

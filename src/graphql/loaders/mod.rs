@@ -44,7 +44,8 @@ fn cached<L: Loader<i64>>(l: L) -> Cached<L> {
 
 /// Adds this request's loaders to a request.
 pub fn attach(req: Request, db: &DatabaseConnection) -> Request {
-    req.data(cached(ContactsByClient(db.clone())))
+    req.data(SuggestionCache::default())
+        .data(cached(ContactsByClient(db.clone())))
         .data(cached(TenantById(db.clone())))
         .data(cached(MappingByTenant(db.clone())))
         .data(cached(ClientById(db.clone())))
@@ -243,5 +244,48 @@ impl Loader<i64> for CandidatesByAccount {
             out.insert(*account, Arc::new(c));
         }
         Ok(out)
+    }
+}
+
+/// Suggestions scored in this request, by tenant row: each tenant is scored once however many
+/// users' `tenant { suggestions }` ask, and always for the most suggestions a field may ask for
+/// (20), so that every `first` is a prefix of one answer.
+///
+/// Scoring compares a tenant with every client of the account, which is CPU work proportional
+/// to the account's size. It runs on a blocking thread, holding one of the app's scoring
+/// permits (`SUGGESTION_WORKERS`), so async workers stay free for other accounts' requests and
+/// scoring never takes more than its share of the cores. A request that is dropped (timed out,
+/// disconnected) stops scoring after the tenant in progress.
+#[derive(Default)]
+pub struct SuggestionCache(std::sync::Mutex<HashMap<i64, Arc<tokio::sync::OnceCell<Scored>>>>);
+
+/// A tenant's suggestions, best first.
+pub type Scored = Arc<Vec<crate::mapping::suggest::Suggestion>>;
+
+impl SuggestionCache {
+    /// The tenant's suggestions, scored now or earlier in this request.
+    pub async fn get(
+        &self,
+        permits: &Arc<tokio::sync::Semaphore>,
+        tenant_row: i64,
+        name: &str,
+        domains: &[String],
+        candidates: Candidates,
+    ) -> Result<Scored, AppError> {
+        let cell = self.0.lock().unwrap_or_else(|p| p.into_inner()).entry(tenant_row).or_default().clone();
+        cell.get_or_try_init(|| async {
+            let _permit = permits.clone().acquire_owned().await.map_err(AppError::internal)?;
+            let (name, domains) = (name.to_owned(), domains.to_vec());
+            let scored = tokio::task::spawn_blocking(move || {
+                let (clients, mapped) = (&candidates.0, &candidates.1);
+                let elsewhere = |client: i64| mapped.get(&client).is_some_and(|t| t.iter().any(|t| *t != tenant_row));
+                crate::mapping::suggest::suggest(&name, &domains, clients, elsewhere, 20)
+            })
+            .await
+            .map_err(AppError::internal)?;
+            Ok(Arc::new(scored))
+        })
+        .await
+        .cloned()
     }
 }

@@ -32,7 +32,7 @@ impl IntegrationQuery {
         let r = reader(ctx).await?;
         let state = ctx.state();
         let connection = db::connections::get(&state.db, r.account.id).await?;
-        let sync = sync::status(&state.db, r.account.id, state.clock.now(), state.config.sync_interval).await?;
+        let sync = sync::status(state, r.account.id).await?;
         Ok(M365Integration {
             enabled: r.account.m365_enabled,
             can_manage: r.caller.can_manage(),

@@ -126,6 +126,7 @@ mod tests {
             tenants_failed: 0,
             users_synced: 0,
             error: None,
+            error_code: None,
             tenant_results: Default::default(),
             lease_owner: None,
             lease_expires_at: None,

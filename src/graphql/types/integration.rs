@@ -199,8 +199,12 @@ pub struct SyncRun {
     pub started_at: Option<DateTime<Utc>>,
     /// When it ended; null while queued or running.
     pub finished_at: Option<DateTime<Utc>>,
-    /// Why the run as a whole failed or was cancelled; null otherwise.
+    /// Why the run as a whole failed or was cancelled, for a person (internal details are
+    /// logged under the error id it names, never shown); null otherwise.
     pub error: Option<String>,
+    /// Machine-readable reason beside `error`: `M365_AUTHORIZATION_REVOKED`, `CANCELLED`,
+    /// `DISCOVERY_FAILED`, `WORKER_LOST` or `INTERNAL_SERVER_ERROR`; null when none.
+    pub error_code: Option<String>,
     /// Per-tenant outcomes, in the order tenants finished.
     pub tenant_results: Vec<TenantSyncResult>,
 }
@@ -225,6 +229,7 @@ impl From<sync_run::Model> for SyncRun {
             started_at: m.started_at,
             finished_at: m.finished_at,
             error: m.error,
+            error_code: m.error_code,
             tenant_results: m
                 .tenant_results
                 .0

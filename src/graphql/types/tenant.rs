@@ -8,10 +8,12 @@ use crate::{
     connection,
     error::{AppError, AppResult},
     graphql::{
-        loaders::{CandidatesByAccount, ClientById, MappingByTenant, TenantById, UserCountByTenant, load},
+        ContextExt,
+        loaders::{
+            CandidatesByAccount, ClientById, MappingByTenant, SuggestionCache, TenantById, UserCountByTenant, load,
+        },
         types::client::Client,
     },
-    mapping::suggest::{self, Candidate},
     microsoft::roles,
 };
 
@@ -115,8 +117,10 @@ impl M365Tenant {
     }
 
     /// Clients this tenant most likely belongs to, best first, with a confidence (0–100) and the
-    /// reasons. Clients already mapped to another tenant rank lower.
-    #[graphql(complexity = "5 * child_complexity")]
+    /// reasons. Clients already mapped to another tenant rank lower. Scoring compares the tenant
+    /// with every client of the account, so it costs 25 plus `first` times the selection in the
+    /// query's complexity; each tenant is scored at most once per request.
+    #[graphql(complexity = "25 + (first.clamp(0, 20) as usize) * child_complexity")]
     async fn suggestions(
         &self,
         ctx: &Context<'_>,
@@ -125,17 +129,19 @@ impl M365Tenant {
         if !(0..=20).contains(&first) {
             return Err(AppError::bad_input("first", "first must be between 0 and 20"));
         }
-        let Some(c) = load::<CandidatesByAccount>(ctx, self.account_id).await? else { return Ok(vec![]) };
-        let (candidates, mapped) = (&c.0, &c.1);
-        let elsewhere = |client: i64| mapped.get(&client).is_some_and(|t| t.iter().any(|t| *t != self.row));
-        let found = suggest::suggest(&self.display_name, &self.domains, candidates, elsewhere, first as usize);
-        let by_id: std::collections::HashMap<i64, &Candidate> = candidates.iter().map(|c| (c.id, c)).collect();
-        let mut out = Vec::with_capacity(found.len());
-        for s in found {
-            if by_id.contains_key(&s.client_id)
-                && let Some(client) = load::<ClientById>(ctx, s.client_id).await?
-            {
-                out.push(ClientSuggestion { client: client.into(), confidence: s.confidence, reasons: s.reasons });
+        let Some(candidates) = load::<CandidatesByAccount>(ctx, self.account_id).await? else { return Ok(vec![]) };
+        let found = ctx
+            .data_unchecked::<SuggestionCache>()
+            .get(&ctx.state().scoring, self.row, &self.display_name, &self.domains, candidates)
+            .await?;
+        let mut out = Vec::with_capacity(first as usize);
+        for s in found.iter().take(first as usize) {
+            if let Some(client) = load::<ClientById>(ctx, s.client_id).await? {
+                out.push(ClientSuggestion {
+                    client: client.into(),
+                    confidence: s.confidence,
+                    reasons: s.reasons.clone(),
+                });
             }
         }
         Ok(out)
