@@ -120,8 +120,22 @@ impl Service {
         let d = self.gql("mutation { connectM365 { authorizationUrl } }", json!({})).await;
         let auth_url = d["data"]["connectM365"]["authorizationUrl"].as_str().unwrap().to_owned();
         let browser = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
-        let cb = browser.get(&auth_url).send().await.unwrap().headers()["location"].to_str().unwrap().to_owned();
-        assert_eq!(browser.get(&cb).send().await.unwrap().status(), 200);
+        let mut url = auth_url;
+        let mut cookie = String::new();
+        // Our start URL (sets the browser cookie), Microsoft's consent, then our callback.
+        loop {
+            let r = browser.get(&url).header("cookie", &cookie).send().await.unwrap();
+            if let Some(c) = r.headers().get("set-cookie") {
+                cookie = c.to_str().unwrap().split(';').next().unwrap().to_owned();
+            }
+            match r.headers().get("location") {
+                Some(l) => url = l.to_str().unwrap().to_owned(),
+                None => {
+                    assert_eq!(r.status(), 200);
+                    break;
+                }
+            }
+        }
     }
 
     /// Waits for the sync to end; returns the last run.

@@ -19,6 +19,9 @@ pub struct Model {
     /// `connected` or `needs_reconnect`.
     pub status: String,
     pub connected_by: String,
+    /// The Microsoft user who consented: UPN and object id.
+    pub consented_by_upn: Option<String>,
+    pub consented_by_oid: Option<String>,
     pub connected_at: DateTimeUtc,
     pub last_error: Option<String>,
     /// Last manual sync trigger, for the cooldown.

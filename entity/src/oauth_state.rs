@@ -7,10 +7,16 @@ use sea_orm::entity::prelude::*;
 pub struct Model {
     #[sea_orm(primary_key)]
     pub id: i64,
-    /// SHA-256 of the state sent to Microsoft (hex).
+    /// SHA-256 of the state sent to Microsoft (hex); before the browser opened the start URL,
+    /// `start:` + SHA-256 of the one-time start token.
     #[sea_orm(unique)]
     pub state_hash: String,
+    /// The PKCE verifier, encrypted like refresh tokens (empty until the start URL is opened).
     pub pkce_verifier: String,
+    /// Which encryption key wrote `pkce_verifier`.
+    pub pkce_key_id: Option<String>,
+    /// SHA-256 of the nonce in the starting browser's cookie (hex).
+    pub browser_hash: Option<String>,
     pub account_id: i64,
     pub user_sub: String,
     pub created_at: DateTimeUtc,

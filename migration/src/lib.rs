@@ -7,6 +7,7 @@ pub use sea_orm_migration::prelude::*;
 mod m20261128_000001_domain_model;
 mod m20261128_000002_sync_lock;
 mod m20261128_000003_run_error_code;
+mod m20261128_000004_consent_binding;
 
 /// Every migration, oldest first.
 pub struct Migrator;
@@ -18,6 +19,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261128_000001_domain_model::Migration),
             Box::new(m20261128_000002_sync_lock::Migration),
             Box::new(m20261128_000003_run_error_code::Migration),
+            Box::new(m20261128_000004_consent_binding::Migration),
         ]
     }
 }

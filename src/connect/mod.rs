@@ -43,27 +43,74 @@ fn hash_state(state: &str) -> String {
     Sha256::digest(state.as_bytes()).iter().map(|b| format!("{b:02x}")).collect()
 }
 
-/// Starts a connect for the caller: a random 256-bit state (stored only as a hash, bound to the
-/// account and user, valid 15 minutes) and a PKCE S256 verifier.
-pub async fn start(app: &AppState, caller: &Caller) -> AppResult<ConnectStart> {
+/// Pending connects an account may have at once; starting one more invalidates the oldest.
+pub const MAX_PENDING_STATES: u64 = 3;
+
+/// The cookie that binds a connect to the browser that started it.
+pub const BROWSER_COOKIE: &str = "m365_connect";
+
+fn random_token() -> String {
     let mut raw = [0u8; 32];
     rand::thread_rng().fill_bytes(&mut raw);
-    let state = URL_SAFE_NO_PAD.encode(raw);
+    URL_SAFE_NO_PAD.encode(raw)
+}
+
+fn start_key(start_token: &str) -> String {
+    format!("start:{}", hash_state(start_token))
+}
+
+/// Starts a connect for the caller: a single-use start token on our own `/oauth/m365/start`
+/// (stored only as a hash, bound to the account and user, valid 15 minutes). The state sent to
+/// Microsoft, the PKCE verifier and the browser binding are made when a browser opens it.
+pub async fn start(app: &AppState, caller: &Caller) -> AppResult<ConnectStart> {
+    let token = random_token();
     let now = app.clock.now();
     let expires_at = now + chrono::Duration::from_std(STATE_TTL).expect("15 minutes fit");
-    let auth = app.identity.authorization_url(&state);
     db::connections::purge_states(&app.db, caller.account_id, now).await?;
-    db::connections::insert_state(
-        &app.db,
-        &hash_state(&state),
-        auth.pkce_verifier.expose(),
-        caller.account_id,
-        &caller.user,
-        now,
-        expires_at,
-    )
-    .await?;
-    Ok(ConnectStart { authorization_url: auth.url, expires_at })
+    db::connections::insert_state(&app.db, &start_key(&token), caller.account_id, &caller.user, now, expires_at)
+        .await?;
+    db::connections::cap_pending_states(&app.db, caller.account_id, MAX_PENDING_STATES).await?;
+    let mut url = app.config.public_url();
+    url.set_path("/oauth/m365/start");
+    url.set_query(None);
+    url.query_pairs_mut().append_pair("t", &token);
+    Ok(ConnectStart { authorization_url: url, expires_at })
+}
+
+/// Where `/oauth/m365/start` sends the browser, and the nonce its cookie keeps.
+pub struct Begun {
+    /// Microsoft's consent URL (state and PKCE challenge in it).
+    pub microsoft_url: url::Url,
+    /// The nonce for the `HttpOnly` cookie; only its hash is stored.
+    pub browser_nonce: String,
+}
+
+/// Opens a pending connect in this browser (once): makes the state and the PKCE verifier
+/// (stored encrypted) and a browser nonce (stored as a hash), and returns Microsoft's URL.
+pub async fn begin(app: &AppState, start_token: &str) -> Result<Begun, CallbackError> {
+    if start_token.is_empty() || start_token.len() > 512 {
+        return Err(CallbackError::SessionExpired);
+    }
+    let (state, nonce) = (random_token(), random_token());
+    let auth = app.identity.authorization_url(&state);
+    let now = app.clock.now();
+    // The account is known only from the row; the verifier is encrypted bound to it, so read it.
+    let Some(pending) =
+        db::connections::pending_state(&app.db, &start_key(start_token), now).await.map_err(internal)?
+    else {
+        return Err(CallbackError::SessionExpired);
+    };
+    let (key_id, verifier_enc) = app.vault.encrypt(pending.account_id, &auth.pkce_verifier);
+    let begun = db::connections::BegunState {
+        state_hash: &hash_state(&state),
+        verifier_enc: &verifier_enc,
+        key_id: &key_id,
+        browser_hash: &hash_state(&nonce),
+    };
+    if !db::connections::begin_state(&app.db, &start_key(start_token), &begun, now).await.map_err(internal)? {
+        return Err(CallbackError::SessionExpired);
+    }
+    Ok(Begun { microsoft_url: auth.url, browser_nonce: nonce })
 }
 
 /// Why a callback failed, each with a stable code and the guide's message.
@@ -79,6 +126,15 @@ pub enum CallbackError {
     NoRefreshToken,
     /// The account no longer has the Microsoft 365 tab.
     FeatureDisabled,
+    /// The partner tenant is already connected to another account.
+    PartnerTenantInUse,
+    /// The account is connected to another partner tenant; disconnect first.
+    PartnerTenantMismatch {
+        /// The tenant the account is connected to.
+        connected: String,
+        /// The tenant the consent came from.
+        consented: String,
+    },
     /// Anything else Microsoft refused, with its AADSTS number when known.
     Microsoft {
         /// OAuth error or a short description.
@@ -99,6 +155,8 @@ impl CallbackError {
             Self::SessionExpired => "SESSION_EXPIRED",
             Self::NoRefreshToken => "NO_REFRESH_TOKEN",
             Self::FeatureDisabled => "FEATURE_DISABLED",
+            Self::PartnerTenantInUse => "PARTNER_TENANT_IN_USE",
+            Self::PartnerTenantMismatch { .. } => "PARTNER_TENANT_MISMATCH",
             Self::Microsoft { .. } => "MICROSOFT_ERROR",
             Self::Internal(_) => "INTERNAL_SERVER_ERROR",
         }
@@ -112,6 +170,12 @@ impl CallbackError {
             Self::SessionExpired => "Your session has expired. Please try connecting again.".into(),
             Self::NoRefreshToken => "Microsoft did not provide a refresh token".into(),
             Self::FeatureDisabled => "The Microsoft 365 integration is not enabled for this account.".into(),
+            Self::PartnerTenantInUse => {
+                "This Microsoft 365 tenant is already connected to another Scopable account.".into()
+            }
+            Self::PartnerTenantMismatch { connected, consented } => format!(
+                "This account is connected to the Microsoft 365 tenant {connected}, but consent came from {consented}."
+            ),
             Self::Microsoft { error, aadsts: Some(n) } => {
                 format!("Microsoft could not complete the connection (AADSTS{n}: {error}).")
             }
@@ -138,6 +202,12 @@ impl CallbackError {
                 "Microsoft didn't return the long-lived token Scopable needs, usually because not all requested permissions were approved. Reconnect and approve the full set."
             }
             Self::FeatureDisabled => "The integration is enabled gradually. Contact Scopable to request access.",
+            Self::PartnerTenantInUse => {
+                "Sign in with a Global Administrator of your own Partner Center tenant. If this tenant should move to this account, disconnect it from the other account first."
+            }
+            Self::PartnerTenantMismatch { .. } => {
+                "To switch tenants, click Disconnect M365 first, then connect again. To keep the current tenant, sign in with one of its Global Administrators."
+            }
             Self::Microsoft { .. } => {
                 "Click Connect M365 to try again. If it keeps failing, email us with a screenshot of this page."
             }
@@ -184,12 +254,17 @@ pub struct CallbackParams {
 /// Completes a connect: checks and consumes the state (one atomic step), maps Microsoft's
 /// errors, exchanges the code, requires a refresh token, reads the partner tenant, stores the
 /// connection encrypted. Returns the account connected.
-pub async fn callback(app: &AppState, p: CallbackParams) -> Result<i64, CallbackError> {
+pub async fn callback(app: &AppState, p: CallbackParams, browser_nonce: Option<&str>) -> Result<i64, CallbackError> {
     let now = app.clock.now();
     let Some(state) = p.state.as_deref().filter(|s| !s.is_empty() && s.len() <= 512) else {
         return Err(CallbackError::SessionExpired);
     };
-    let st = db::connections::consume_state(&app.db, &hash_state(state), now)
+    // Without the starting browser's cookie the state is left alone (a replay from elsewhere
+    // cannot use it up), and nothing is stored.
+    let Some(nonce) = browser_nonce.filter(|n| !n.is_empty() && n.len() <= 512) else {
+        return Err(CallbackError::SessionExpired);
+    };
+    let st = db::connections::consume_state(&app.db, &hash_state(state), &hash_state(nonce), now)
         .await
         .map_err(internal)?
         .ok_or(CallbackError::SessionExpired)?;
@@ -207,8 +282,11 @@ pub async fn callback(app: &AppState, p: CallbackParams) -> Result<i64, Callback
         Some(acc) if acc.m365_enabled => {}
         _ => return Err(CallbackError::FeatureDisabled),
     }
-    let tokens =
-        app.identity.exchange_code(code, &Secret::new(st.pkce_verifier.clone())).await.map_err(from_identity)?;
+    let verifier = app
+        .vault
+        .decrypt(st.account_id, st.pkce_key_id.as_deref().unwrap_or_default(), &st.pkce_verifier)
+        .map_err(internal)?;
+    let tokens = app.identity.exchange_code(code, &verifier).await.map_err(from_identity)?;
     let refresh = tokens.refresh_token.ok_or(CallbackError::NoRefreshToken)?;
     // The redirect's tenant can be spoofed; ask Graph with the token instead.
     let org: Page<Organization> =
@@ -219,6 +297,26 @@ pub async fn callback(app: &AppState, p: CallbackParams) -> Result<i64, Callback
         error: "Microsoft returned no organization for the signed-in account".into(),
         aadsts: None,
     })?;
+    // One partner tenant per account, one account per partner tenant.
+    if let Some(existing) = db::connections::get(&app.db, st.account_id).await.map_err(internal)?
+        && existing.partner_tenant_id != org.id
+    {
+        return Err(CallbackError::PartnerTenantMismatch {
+            connected: existing.partner_tenant_name.unwrap_or(existing.partner_tenant_id),
+            consented: org.display_name.clone().unwrap_or_else(|| org.id.clone()),
+        });
+    }
+    if db::connections::partner_tenant_elsewhere(&app.db, &org.id, st.account_id).await.map_err(internal)? {
+        return Err(CallbackError::PartnerTenantInUse);
+    }
+    // Who consented (for the record; a failure here does not fail the connect).
+    let me: Option<Me> = match app.graph.get(tokens.access_token.expose(), "/me?$select=id,userPrincipalName").await {
+        Ok(me) => Some(me),
+        Err(e) => {
+            tracing::warn!(error = %e, "reading the consenting user failed");
+            None
+        }
+    };
     let (key_id, enc) = app.vault.encrypt(st.account_id, &refresh);
     let scopes = tokens.scopes.join(" ");
     db::connections::upsert(
@@ -231,6 +329,8 @@ pub async fn callback(app: &AppState, p: CallbackParams) -> Result<i64, Callback
             refresh_token_enc: &enc,
             scopes: &scopes,
             connected_by: &st.user_sub,
+            consented_by_upn: me.as_ref().and_then(|m| m.user_principal_name.as_deref()),
+            consented_by_oid: me.as_ref().map(|m| m.id.as_str()),
             now,
             next_sync_at: (!app.config.sync_interval.is_zero()).then(|| {
                 now + chrono::Duration::from_std(app.config.sync_interval).unwrap_or(chrono::Duration::hours(6))
@@ -238,10 +338,21 @@ pub async fn callback(app: &AppState, p: CallbackParams) -> Result<i64, Callback
         },
     )
     .await
-    .map_err(internal)?;
+    .map_err(|e| {
+        // Two callbacks racing for one partner tenant: the unique index lets one win.
+        if db::is_unique_violation(&e) { CallbackError::PartnerTenantInUse } else { internal(e) }
+    })?;
     tracing::info!(account_id = st.account_id, partner_tenant = %org.id, "Microsoft 365 connected");
     app.sync.connected(app, st.account_id).await;
     Ok(st.account_id)
+}
+
+/// The signed-in user, from Graph's `/me`.
+#[derive(serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Me {
+    id: String,
+    user_principal_name: Option<String>,
 }
 
 /// A Graph token for the partner tenant, from the stored authorization. The rotated refresh

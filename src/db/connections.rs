@@ -16,7 +16,6 @@ use sea_orm::{ActiveModelTrait, Set, sea_query::Expr};
 pub async fn insert_state(
     db: &impl ConnectionTrait,
     state_hash: &str,
-    pkce_verifier: &str,
     account_id: i64,
     user: &str,
     now: DateTime<Utc>,
@@ -24,7 +23,9 @@ pub async fn insert_state(
 ) -> Result<(), DbErr> {
     oauth_state::ActiveModel {
         state_hash: Set(state_hash.to_owned()),
-        pkce_verifier: Set(pkce_verifier.to_owned()),
+        pkce_verifier: Set(String::new()),
+        pkce_key_id: Set(None),
+        browser_hash: Set(None),
         account_id: Set(account_id),
         user_sub: Set(user.to_owned()),
         created_at: Set(now),
@@ -37,15 +38,85 @@ pub async fn insert_state(
     .map(|_| ())
 }
 
-/// Consumes a state in one conditional update: succeeds once, only while unexpired.
+/// A pending connect by its key, while unused and unexpired.
+pub async fn pending_state(
+    db: &impl ConnectionTrait,
+    state_hash: &str,
+    now: DateTime<Utc>,
+) -> Result<Option<oauth_state::Model>, DbErr> {
+    oauth_state::Entity::find()
+        .filter(oauth_state::Column::StateHash.eq(state_hash))
+        .filter(oauth_state::Column::UsedAt.is_null())
+        .filter(oauth_state::Column::ExpiresAt.gt(now))
+        .one(db)
+        .await
+}
+
+/// Moves a pending connect from its start token to the state sent to Microsoft, with the
+/// encrypted PKCE verifier and the browser's nonce hash; once, only while unexpired.
+pub async fn begin_state(
+    db: &impl ConnectionTrait,
+    start_hash: &str,
+    begun: &BegunState<'_>,
+    now: DateTime<Utc>,
+) -> Result<bool, DbErr> {
+    let res = oauth_state::Entity::update_many()
+        .col_expr(oauth_state::Column::StateHash, Expr::value(begun.state_hash))
+        .col_expr(oauth_state::Column::PkceVerifier, Expr::value(begun.verifier_enc))
+        .col_expr(oauth_state::Column::PkceKeyId, Expr::value(begun.key_id))
+        .col_expr(oauth_state::Column::BrowserHash, Expr::value(begun.browser_hash))
+        .filter(oauth_state::Column::StateHash.eq(start_hash))
+        .filter(oauth_state::Column::UsedAt.is_null())
+        .filter(oauth_state::Column::ExpiresAt.gt(now))
+        .exec(db)
+        .await?;
+    Ok(res.rows_affected == 1)
+}
+
+/// What opening the start URL stores.
+pub struct BegunState<'a> {
+    /// Hash of the state sent to Microsoft.
+    pub state_hash: &'a str,
+    /// The encrypted PKCE verifier.
+    pub verifier_enc: &'a str,
+    /// The key that encrypted it.
+    pub key_id: &'a str,
+    /// Hash of the browser's nonce.
+    pub browser_hash: &'a str,
+}
+
+/// Keeps the account's newest `keep` pending (unused) connect states; older ones stop working.
+pub async fn cap_pending_states(db: &impl ConnectionTrait, account_id: i64, keep: u64) -> Result<u64, DbErr> {
+    use sea_orm::{QueryOrder, QuerySelect};
+    let stale: Vec<i64> = oauth_state::Entity::find()
+        .select_only()
+        .column(oauth_state::Column::Id)
+        .filter(oauth_state::Column::AccountId.eq(account_id))
+        .filter(oauth_state::Column::UsedAt.is_null())
+        .order_by_desc(oauth_state::Column::Id)
+        .offset(keep)
+        .limit(1000) // SQLite needs a LIMIT with an OFFSET; an account never has that many
+        .into_tuple()
+        .all(db)
+        .await?;
+    if stale.is_empty() {
+        return Ok(0);
+    }
+    Ok(oauth_state::Entity::delete_many().filter(oauth_state::Column::Id.is_in(stale)).exec(db).await?.rows_affected)
+}
+
+/// Consumes a state in one conditional update: succeeds once, only while unexpired, and only
+/// for the browser that started it (its nonce hash must match).
 pub async fn consume_state(
     db: &impl ConnectionTrait,
     state_hash: &str,
+    browser_hash: &str,
     now: DateTime<Utc>,
 ) -> Result<Option<oauth_state::Model>, DbErr> {
     let res = oauth_state::Entity::update_many()
         .col_expr(oauth_state::Column::UsedAt, Expr::value(now))
         .filter(oauth_state::Column::StateHash.eq(state_hash))
+        .filter(oauth_state::Column::BrowserHash.eq(browser_hash))
         .filter(oauth_state::Column::UsedAt.is_null())
         .filter(oauth_state::Column::ExpiresAt.gt(now))
         .exec(db)
@@ -79,8 +150,24 @@ pub struct NewConnection<'a> {
     pub refresh_token_enc: &'a str,
     pub scopes: &'a str,
     pub connected_by: &'a str,
+    pub consented_by_upn: Option<&'a str>,
+    pub consented_by_oid: Option<&'a str>,
     pub now: DateTime<Utc>,
     pub next_sync_at: Option<DateTime<Utc>>,
+}
+
+/// Whether another account is connected to this partner tenant.
+pub async fn partner_tenant_elsewhere(
+    db: &impl ConnectionTrait,
+    partner_tenant_id: &str,
+    account_id: i64,
+) -> Result<bool, DbErr> {
+    Ok(m365_connection::Entity::find()
+        .filter(m365_connection::Column::PartnerTenantId.eq(partner_tenant_id))
+        .filter(m365_connection::Column::AccountId.ne(account_id))
+        .one(db)
+        .await?
+        .is_some())
 }
 
 /// Stores the account's connection, replacing an earlier authorization (synced data stays).
@@ -95,6 +182,8 @@ pub async fn upsert(db: &impl ConnectionTrait, c: NewConnection<'_>) -> Result<m
             am.scopes = Set(c.scopes.to_owned());
             am.status = Set("connected".into());
             am.connected_by = Set(c.connected_by.to_owned());
+            am.consented_by_upn = Set(c.consented_by_upn.map(str::to_owned));
+            am.consented_by_oid = Set(c.consented_by_oid.map(str::to_owned));
             am.connected_at = Set(c.now);
             am.last_error = Set(None);
             am.updated_at = Set(c.now);
@@ -111,6 +200,8 @@ pub async fn upsert(db: &impl ConnectionTrait, c: NewConnection<'_>) -> Result<m
                 scopes: Set(c.scopes.to_owned()),
                 status: Set("connected".into()),
                 connected_by: Set(c.connected_by.to_owned()),
+                consented_by_upn: Set(c.consented_by_upn.map(str::to_owned)),
+                consented_by_oid: Set(c.consented_by_oid.map(str::to_owned)),
                 connected_at: Set(c.now),
                 last_error: Set(None),
                 last_manual_sync_at: Set(None),

@@ -52,9 +52,14 @@ pub async fn write_txn(db: &DatabaseConnection) -> Result<DatabaseTransaction, D
 pub fn unless_duplicate<T>(res: Result<T, DbErr>) -> Result<Option<T>, DbErr> {
     match res {
         Ok(v) => Ok(Some(v)),
-        Err(e) if matches!(e.sql_err(), Some(sea_orm::SqlErr::UniqueConstraintViolation(_))) => Ok(None),
+        Err(e) if is_unique_violation(&e) => Ok(None),
         Err(e) => Err(e),
     }
+}
+
+/// Whether an error is a unique-constraint violation.
+pub fn is_unique_violation(e: &DbErr) -> bool {
+    matches!(e.sql_err(), Some(sea_orm::SqlErr::UniqueConstraintViolation(_)))
 }
 
 /// Applies every pending migration.

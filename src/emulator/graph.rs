@@ -378,6 +378,17 @@ pub fn dispatch(g: &mut Inner, base: &str, method: &str, path_and_query: &str, t
     let tenant_id = g.world.tenants[caller.tenant_idx].id.clone();
     let segs: Vec<&str> = path.trim_matches('/').split('/').collect();
     match (method, segs.as_slice()) {
+        // The signed-in user (delegated tokens; User.Read is implied by any user scope).
+        ("GET", ["me"]) => {
+            let fields = match select(&query, USER_DEFAULT, USER_EXTRA, "user") {
+                Ok(f) => f,
+                Err(r) => return r,
+            };
+            match g.world.tenants[caller.tenant_idx].users.iter().find(|u| u.id == caller.user_id) {
+                Some(u) => ok(user_json(u, &fields)),
+                None => error(404, "Request_ResourceNotFound", "The signed-in user does not exist in the directory."),
+            }
+        }
         ("GET", ["organization"]) => ok(
             json!({"@odata.context": "https://graph.microsoft.com/v1.0/$metadata#organization", "value": [org_json(&g.world.tenants[caller.tenant_idx])]}),
         ),

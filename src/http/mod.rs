@@ -40,6 +40,7 @@ pub fn router(app: AppState, schema: AppSchema) -> Router {
     Router::new()
         .route("/graphql", get(graphql::get_handler).post(graphql::post_handler))
         .route("/graphql/ws", get(ws::handler))
+        .route("/oauth/m365/start", get(callback::start))
         .route("/oauth/m365/callback", get(callback::handler))
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(readyz))

@@ -12,7 +12,7 @@ use m365_integration::{
 use sea_orm::{ConnectionTrait, EntityTrait, PaginatorTrait, Statement};
 use serde_json::{Value, json};
 
-use crate::helpers::{TestApp, data, error_code};
+use crate::helpers::{Browser, TestApp, data, error_code};
 
 const INTEGRATION: &str = "{ m365Integration { connection { status partnerTenantId partnerTenantName connectedBy lastError scopes } sync { state } } }";
 
@@ -28,7 +28,11 @@ async fn connect_stores_the_connection_and_starts_the_first_sync() {
     let t = app.admin_token(acc);
     let body = app.gql(Some(&t), "mutation { connectM365 { authorizationUrl expiresAt } }", json!({})).await;
     let d = data(body);
-    let url = url::Url::parse(d["connectM365"]["authorizationUrl"].as_str().unwrap()).unwrap();
+    let start = d["connectM365"]["authorizationUrl"].as_str().unwrap().to_owned();
+    assert!(start.starts_with(&app.url("/oauth/m365/start?t=")), "our own start URL: {start}");
+    let mut browser = Browser::default();
+    let url = url::Url::parse(&browser.location(&start).await).unwrap();
+    assert!(browser.cookie.is_some(), "the start URL sets the browser cookie");
     let q: std::collections::HashMap<_, _> = url.query_pairs().into_owned().collect();
     assert!(q["state"].len() >= 43, "state carries at least 256 bits");
     assert_eq!(q["code_challenge_method"], "S256");
@@ -42,8 +46,10 @@ async fn connect_stores_the_connection_and_starts_the_first_sync() {
     assert_ne!(stored.state_hash, q["state"]);
     assert!(!stored.state_hash.contains(&q["state"][..10]));
 
-    let (status, page) = callback_page(app.follow_to_callback(url.as_str()).await).await;
+    let callback = browser.location(url.as_str()).await;
+    let (status, page) = callback_page(browser.get(&callback).await).await;
     assert_eq!(status, 200, "{page}");
+    assert!(browser.cookie.is_none(), "the callback clears the cookie");
     assert!(page.contains("Microsoft 365 is connected"));
     let d = data(app.gql(Some(&t), INTEGRATION, json!({})).await);
     let c = &d["m365Integration"]["connection"];
@@ -150,32 +156,34 @@ async fn state_reused_expired_forged_or_foreign_is_a_session_expired() {
     // Reused: the same callback URL twice.
     let body = app.gql(Some(&t), "mutation { connectM365 { authorizationUrl } }", json!({})).await;
     let auth_url = data(body)["connectM365"]["authorizationUrl"].as_str().unwrap().to_owned();
-    let browser = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
-    let cb = browser.get(&auth_url).send().await.unwrap().headers()["location"].to_str().unwrap().to_owned();
-    assert_eq!(browser.get(&cb).send().await.unwrap().status(), 200);
-    let (status, page) = callback_page(browser.get(&cb).send().await.unwrap()).await;
+    let mut browser = Browser::default();
+    let cb = browser.consent_to_callback(&auth_url).await;
+    let nonce = browser.cookie.clone();
+    assert_eq!(browser.get(&cb).await.status(), 200);
+    browser.cookie = nonce; // even with the cookie kept, a used state is used
+    let (status, page) = callback_page(browser.get(&cb).await).await;
     assert_eq!(status, 400);
     assert!(page.contains(expired), "{page}");
     // Expired: 16 minutes pass between Connect and the callback.
     let body = app.gql(Some(&t), "mutation { connectM365 { authorizationUrl } }", json!({})).await;
     let auth_url = data(body)["connectM365"]["authorizationUrl"].as_str().unwrap().to_owned();
     app.state.clock.advance(Duration::from_secs(16 * 60));
-    let (status, page) = callback_page(app.follow_to_callback(&auth_url).await).await;
+    let (status, page) = callback_page(Browser::default().get(&auth_url).await).await;
     assert_eq!(status, 400);
     assert!(page.contains(expired));
     // Forged or missing state.
     for q in ["?code=abc&state=forged", "?code=abc", "?error=access_denied&state=forged"] {
-        let (status, page) =
-            callback_page(browser.get(app.url(&format!("/oauth/m365/callback{q}"))).send().await.unwrap()).await;
+        let (status, page) = callback_page(browser.get(&app.url(&format!("/oauth/m365/callback{q}"))).await).await;
         assert_eq!(status, 400, "{q}");
         assert!(page.contains(expired), "{q}: {page}");
     }
-    // A state belongs to the account that asked: B's callback connects B, never A.
+    // A state belongs to the account that asked: B's callback never touches A, and A's partner
+    // tenant cannot be connected to B as well.
     let b = app.account("B", true).await;
-    app.state.clock.advance(Duration::from_secs(0));
-    let r = app.browser_connect(&app.admin_token(b)).await;
-    assert_eq!(r.status(), 200);
-    assert!(db::connections::get(&app.state.db, b).await.unwrap().is_some());
+    let (status, page) = callback_page(app.browser_connect(&app.admin_token(b)).await).await;
+    assert_eq!(status, 400);
+    assert!(page.contains("already connected to another Scopable account"), "{page}");
+    assert!(db::connections::get(&app.state.db, b).await.unwrap().is_none());
     let a_conn = db::connections::get(&app.state.db, a).await.unwrap().unwrap();
     assert_eq!(a_conn.connected_by, format!("user-of-{a}"), "A's connection is A's own");
 }
@@ -292,8 +300,18 @@ async fn disconnect_removes_everything_but_clients_and_contacts() {
     let t = app.admin_token(acc);
     data(app.gql(Some(&t), "mutation { upsertClients(clients: [{source: \"cw\", externalId: \"1\", name: \"Contoso\", domains: [\"contoso.com\"]}]) { id } }", json!({})).await);
     data(app.gql(Some(&t), "mutation { upsertContacts(contacts: [{source: \"cw\", externalId: \"c\", clientExternalId: \"1\", name: \"X\", emails: [\"x@contoso.com\"]}]) { id } }", json!({})).await);
-    app.connected(acc).await;
+    // One partner tenant per account: B's connection is moved to a tenant of its own first.
     app.connected(other).await;
+    app.state
+        .db
+        .execute_raw(Statement::from_sql_and_values(
+            app.state.db.get_database_backend(),
+            "UPDATE m365_connection SET partner_tenant_id = 'another-partner' WHERE account_id = $1",
+            [other.into()],
+        ))
+        .await
+        .unwrap();
+    app.connected(acc).await;
     let users = M365User::find().count(&app.state.db).await.unwrap() / 2;
     let licenses = M365License::find().count(&app.state.db).await.unwrap() / 2;
     // A mapping, so that one is removed too.
@@ -397,4 +415,74 @@ async fn a_wrong_encryption_key_is_a_clear_error_not_a_panic() {
     c.token_encryption_key = Some(Secret::new("too-short"));
     let err = m365_integration::app::Application::build(c).await.err().unwrap().to_string();
     assert!(err.contains("openssl rand -base64 32"), "{err}");
+}
+
+/// The consent is bound to the browser that started it (RFC 9700 §4.7): a callback URL
+/// completed elsewhere stores nothing and does not use the state up.
+#[tokio::test]
+async fn consent_is_bound_to_the_starting_browser() {
+    let app = TestApp::spawn().await;
+    let acc = app.account("A", true).await;
+    let t = app.admin_token(acc);
+    let url = start_url(&app, &t).await;
+    let mut admin_browser = Browser::default();
+    let callback = admin_browser.consent_to_callback(&url).await;
+    // The start URL is single-use.
+    let (status, page) = callback_page(Browser::default().get(&url).await).await;
+    assert_eq!(status, 400);
+    assert!(page.contains("Your session has expired"), "{page}");
+    // The same callback URL from a second browser (no cookie, or another browser's cookie).
+    let mut other = Browser::default();
+    let (status, page) = callback_page(other.get(&callback).await).await;
+    assert_eq!(status, 400);
+    assert!(page.contains("Your session has expired"), "{page}");
+    other.cookie = Some("not-the-right-nonce".into());
+    let (status, _) = callback_page(other.get(&callback).await).await;
+    assert_eq!(status, 400);
+    assert!(db::connections::get(&app.state.db, acc).await.unwrap().is_none(), "nothing stored");
+    // The PKCE verifier is stored encrypted: not the verifier, but it decrypts to the one whose
+    // challenge went to Microsoft.
+    let row =
+        OauthState::find().all(&app.state.db).await.unwrap().into_iter().find(|s| s.browser_hash.is_some()).unwrap();
+    let verifier = app.state.vault.decrypt(acc, row.pkce_key_id.as_deref().unwrap(), &row.pkce_verifier).unwrap();
+    assert_ne!(row.pkce_verifier, verifier.expose());
+    assert!(!row.pkce_verifier.contains(&verifier.expose()[..12]));
+    // The starting browser still completes, and the cookie is cleared.
+    let (status, page) = callback_page(admin_browser.get(&callback).await).await;
+    assert_eq!(status, 200, "{page}");
+    assert!(admin_browser.cookie.is_none());
+    // Who consented is recorded and shown.
+    let q = "{ m365Integration { connection { partnerTenantName consentedBy { userPrincipalName objectId } } } }";
+    let c = data(app.gql(Some(&t), q, json!({})).await)["m365Integration"]["connection"].clone();
+    let world = app.emu.state.lock().world.clone();
+    let admin = world.partner().users.iter().find(|u| u.global_admin).unwrap().clone();
+    assert_eq!(c["consentedBy"]["userPrincipalName"], admin.upn.as_str());
+    assert_eq!(c["consentedBy"]["objectId"], admin.id.as_str());
+    app.wait_idle(&t).await;
+
+    // Reconnecting to a different partner tenant is refused until a disconnect.
+    let conn = db::connections::get(&app.state.db, acc).await.unwrap().unwrap();
+    let mut am: m365_connection::ActiveModel = conn.into();
+    am.partner_tenant_id = sea_orm::Set("00000000-0000-0000-0000-00000000beef".into());
+    am.partner_tenant_name = sea_orm::Set(Some("Old Partner Ltd".into()));
+    sea_orm::ActiveModelTrait::update(am, &app.state.db).await.unwrap();
+    let (status, page) = callback_page(app.browser_connect(&t).await).await;
+    assert_eq!(status, 400);
+    assert!(page.contains("Old Partner Ltd") && page.contains("Scopable Demo MSP"), "{page}");
+    let conn = db::connections::get(&app.state.db, acc).await.unwrap().unwrap();
+    assert_eq!(conn.partner_tenant_name.as_deref(), Some("Old Partner Ltd"), "nothing replaced");
+
+    // At most three pending connects: the oldest of four stops working.
+    let urls =
+        [start_url(&app, &t).await, start_url(&app, &t).await, start_url(&app, &t).await, start_url(&app, &t).await];
+    let (status, page) = callback_page(Browser::default().get(&urls[0]).await).await;
+    assert_eq!(status, 400);
+    assert!(page.contains("Your session has expired"), "{page}");
+    let microsoft = Browser::default().location(&urls[3]).await;
+    assert!(microsoft.contains("/oauth2/v2.0/authorize"), "{microsoft}");
+}
+
+async fn start_url(app: &TestApp, token: &str) -> String {
+    let body = app.gql(Some(token), "mutation { connectM365 { authorizationUrl } }", json!({})).await;
+    data(body)["connectM365"]["authorizationUrl"].as_str().unwrap().to_owned()
 }

@@ -119,19 +119,12 @@ impl TestApp {
         self.follow_to_callback(&url).await
     }
 
-    /// Follows an authorization URL to the callback and returns the callback's response.
+    /// Follows an authorization URL to the callback in a new browser and returns the
+    /// callback's response.
     pub async fn follow_to_callback(&self, authorization_url: &str) -> reqwest::Response {
-        let browser = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
-        let r = browser.get(authorization_url).send().await.unwrap();
-        let location = r
-            .headers()
-            .get("location")
-            .unwrap_or_else(|| panic!("authorize redirects, got {}", r.status()))
-            .to_str()
-            .unwrap()
-            .to_owned();
-        assert!(location.contains("/oauth/m365/callback"), "{location}");
-        browser.get(location).send().await.unwrap()
+        let mut browser = Browser::default();
+        let callback = browser.consent_to_callback(authorization_url).await;
+        browser.get(&callback).await
     }
 
     /// Waits until no sync is queued or running; returns `m365Integration.sync`.
@@ -201,4 +194,57 @@ pub fn error_code(body: &Value) -> Option<&str> {
 pub fn data(body: Value) -> Value {
     assert!(body.get("errors").is_none(), "unexpected errors: {body}");
     body["data"].clone()
+}
+
+/// A browser: follows nothing by itself, keeps the connect cookie like a cookie jar would.
+pub struct Browser {
+    client: reqwest::Client,
+    /// The `m365_connect` cookie, while set.
+    pub cookie: Option<String>,
+}
+
+impl Default for Browser {
+    fn default() -> Self {
+        let client = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
+        Self { client, cookie: None }
+    }
+}
+
+impl Browser {
+    /// GETs a URL with the jar's cookie and stores any cookie set (an empty value clears it).
+    pub async fn get(&mut self, url: &str) -> reqwest::Response {
+        let mut req = self.client.get(url);
+        if let Some(c) = &self.cookie {
+            req = req.header("cookie", format!("m365_connect={c}"));
+        }
+        let r = req.send().await.unwrap();
+        for v in r.headers().get_all("set-cookie") {
+            let v = v.to_str().unwrap();
+            if let Some(rest) = v.strip_prefix("m365_connect=") {
+                let value = rest.split(';').next().unwrap_or_default();
+                self.cookie = (!value.is_empty()).then(|| value.to_owned());
+            }
+        }
+        r
+    }
+
+    /// Opens our start URL and Microsoft's consent (the emulator answers as its authorize mode
+    /// says); returns the callback URL Microsoft redirects to, without opening it.
+    pub async fn consent_to_callback(&mut self, start_url: &str) -> String {
+        let microsoft = self.location(start_url).await;
+        let callback = self.location(&microsoft).await;
+        assert!(callback.contains("/oauth/m365/callback"), "{callback}");
+        callback
+    }
+
+    /// Where a URL redirects to.
+    pub async fn location(&mut self, url: &str) -> String {
+        let r = self.get(url).await;
+        r.headers()
+            .get("location")
+            .unwrap_or_else(|| panic!("{url} redirects, got {}", r.status()))
+            .to_str()
+            .unwrap()
+            .to_owned()
+    }
 }

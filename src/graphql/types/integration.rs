@@ -48,6 +48,18 @@ pub struct M365Connection {
     pub last_error: Option<String>,
     /// Permissions (scopes) Microsoft granted.
     pub scopes: Vec<String>,
+    /// The Microsoft user who approved the consent; null for connections made before this was
+    /// recorded, or when Microsoft did not say.
+    pub consented_by: Option<ConsentedBy>,
+}
+
+/// The Microsoft user who approved a connection.
+#[derive(Clone, Debug, SimpleObject)]
+pub struct ConsentedBy {
+    /// Their user principal name, e.g. `admin@contoso.onmicrosoft.com`; null if unknown.
+    pub user_principal_name: Option<String>,
+    /// Their object id in the partner tenant.
+    pub object_id: String,
 }
 
 impl From<m365_connection::Model> for M365Connection {
@@ -64,6 +76,9 @@ impl From<m365_connection::Model> for M365Connection {
             connected_by: m.connected_by,
             last_error: m.last_error,
             scopes: m.scopes.split_whitespace().map(str::to_owned).collect(),
+            consented_by: m
+                .consented_by_oid
+                .map(|object_id| ConsentedBy { user_principal_name: m.consented_by_upn, object_id }),
         }
     }
 }
