@@ -70,8 +70,8 @@ pub struct App {
     pub license_names: crate::licenses::LicenseNames,
     /// SQL statements executed so far (tests and benchmarks read it).
     pub statements: Arc<std::sync::atomic::AtomicU64>,
-    /// Permits for CPU-heavy suggestion scoring (`SUGGESTION_WORKERS`).
-    pub scoring: Arc<tokio::sync::Semaphore>,
+    /// Turns for CPU-heavy suggestion scoring (`SUGGESTION_WORKERS`, fair between accounts).
+    pub scoring: crate::mapping::scoring::ScoringPermits,
 }
 
 /// Cheap handle to [`App`].
@@ -135,7 +135,7 @@ impl Application {
             std::time::Duration::from_secs(30),
         );
         let graph = GraphClient::new(config.m365_graph_url.clone(), RetryPolicy::default());
-        let scoring = Arc::new(tokio::sync::Semaphore::new(config.suggestion_workers.max(1)));
+        let scoring = crate::mapping::scoring::ScoringPermits::new(config.suggestion_workers);
         let state = AppState(Arc::new(App {
             scoring,
             db,

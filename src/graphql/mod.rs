@@ -54,6 +54,19 @@ pub fn document_limits(config: &Config) -> limits::DocumentLimits {
 /// The code of a request stopped at `REQUEST_TIMEOUT_SECS`.
 pub const REQUEST_TIMEOUT_CODE: &str = "REQUEST_TIMEOUT";
 
+/// The error of a request stopped at `REQUEST_TIMEOUT_SECS`.
+pub fn timeout_error(config: &Config) -> async_graphql::ServerError {
+    let mut e = async_graphql::ServerError::new(
+        format!(
+            "The request ran longer than {} seconds and was stopped. Ask for less (a smaller `first`, fewer fields) or try again later.",
+            config.request_timeout_secs.max(1)
+        ),
+        None,
+    );
+    e.extensions.get_or_insert_with(Default::default).set("code", REQUEST_TIMEOUT_CODE);
+    e
+}
+
 /// Runs a query or mutation within `REQUEST_TIMEOUT_SECS` and caps its errors at
 /// `GRAPHQL_MAX_ERRORS`; `None` when it ran out of time (its work is dropped, a transaction
 /// rolled back).

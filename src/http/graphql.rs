@@ -9,6 +9,7 @@ use async_graphql::{
 };
 use axum::{
     body::Bytes,
+    extract::rejection::BytesRejection,
     extract::{RawQuery, State},
     http::{HeaderMap, HeaderValue, StatusCode, header},
     response::{Html, IntoResponse, Response},
@@ -70,17 +71,9 @@ fn request_error(status: StatusCode, media: Media, code: &str, message: impl Int
 
 /// The answer to a request stopped at `REQUEST_TIMEOUT_SECS` (503, so clients may retry).
 fn timed_out(s: &HttpState, media: Media) -> Response {
-    let secs = s.app.config.request_timeout_secs;
-    let mut r = request_error(
-        StatusCode::SERVICE_UNAVAILABLE,
-        media,
-        crate::graphql::REQUEST_TIMEOUT_CODE,
-        format!(
-            "The request ran longer than {secs} seconds and was stopped. Ask for less (a smaller `first`, fewer fields) or try again later."
-        ),
-    );
-    r.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
-    r
+    let body = json!({"errors": [crate::graphql::timeout_error(&s.app.config)]});
+    let headers = [(header::CONTENT_TYPE, media.content_type()), (header::RETRY_AFTER, "5")];
+    (StatusCode::SERVICE_UNAVAILABLE, headers, body.to_string()).into_response()
 }
 
 fn not_acceptable() -> Response {
@@ -127,9 +120,37 @@ async fn execute(s: &HttpState, headers: &HeaderMap, req: Request, media: Media)
     (status, [(header::CONTENT_TYPE, media.content_type())], body.to_string()).into_response()
 }
 
+/// A body that could not be read, answered with a code like every other limit: 413
+/// `PAYLOAD_TOO_LARGE` over `BODY_LIMIT_BYTES`, 408 `BODY_TIMEOUT` past `HTTP_BODY_TIMEOUT_SECS`.
+fn unreadable_body(s: &HttpState, media: Media, rejection: BytesRejection) -> Response {
+    if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+        let limit = s.app.config.body_limit_bytes;
+        let msg = format!("The request body is larger than {limit} bytes (BODY_LIMIT_BYTES).");
+        return request_error(StatusCode::PAYLOAD_TOO_LARGE, media, "PAYLOAD_TOO_LARGE", msg);
+    }
+    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(&rejection);
+    while let Some(e) = source {
+        if e.is::<tower_http::timeout::TimeoutError>() {
+            let secs = s.app.config.http_body_timeout_secs.max(1);
+            let msg = format!("The request body did not arrive within {secs} seconds (HTTP_BODY_TIMEOUT_SECS).");
+            return request_error(StatusCode::REQUEST_TIMEOUT, media, "BODY_TIMEOUT", msg);
+        }
+        source = e.source();
+    }
+    request_error(rejection.status(), media, "BAD_USER_INPUT", rejection.body_text())
+}
+
 /// `POST /graphql`.
-pub async fn post_handler(State(s): State<HttpState>, headers: HeaderMap, body: Bytes) -> Response {
+pub async fn post_handler(
+    State(s): State<HttpState>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
     let Some(media) = negotiate(&headers) else { return not_acceptable() };
+    let body = match body {
+        Ok(b) => b,
+        Err(rejection) => return unreadable_body(&s, media, rejection),
+    };
     let ct = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
     let essence = ct.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
     if essence != "application/json" {

@@ -291,14 +291,7 @@ async fn run_subscription(
     // The first answer (a query's only one, a subscription's current state) gets the request
     // timeout; later events come when they come.
     let timeout = Duration::from_secs(app.config.request_timeout_secs.max(1));
-    let timed_out = || {
-        let mut e = async_graphql::ServerError::new(
-            format!("The request ran longer than {} seconds and was stopped.", timeout.as_secs()),
-            None,
-        );
-        e.extensions.get_or_insert_with(Default::default).set("code", crate::graphql::REQUEST_TIMEOUT_CODE);
-        async_graphql::Response::from_errors(vec![e])
-    };
+    let timed_out = || async_graphql::Response::from_errors(vec![crate::graphql::timeout_error(&app.config)]);
     loop {
         let next = if first {
             tokio::time::timeout(timeout, stream.next()).await.unwrap_or_else(|_| Some(timed_out()))

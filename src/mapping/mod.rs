@@ -2,6 +2,7 @@
 //! Suggested matches come from [`suggest`]; creating or deleting a mapping relinks the tenant's
 //! users to the client's contacts at once, in the same transaction.
 
+pub mod scoring;
 pub mod suggest;
 
 use entity::tenant_mapping;

@@ -392,17 +392,12 @@ async fn sync_tenant(ctx: &RunCtx, t: &m365_tenant::Model, rt: &Secret) -> Tenan
         Ok(r) => TenantRun::Done(r),
         Err(RunFailure::Cancelled(_)) => TenantRun::Skipped,
         Err(e) => {
+            // Cancelled is handled above; a write never sees a revocation.
             let message = match e {
-                RunFailure::Failed(_, m) => m,
+                RunFailure::Failed(_, m) | RunFailure::Cancelled(m) => m,
                 RunFailure::Revoked => REVOKED_MESSAGE.to_owned(),
-                RunFailure::Cancelled(m) => m,
             };
-            let r = failed(
-                t,
-                "WRITE_FAILED",
-                format!("Storing the tenant's data failed: {message}"),
-                "Trigger the sync again; if it keeps failing, contact support.",
-            );
+            let r = failed(t, "WRITE_FAILED", message, "Trigger the sync again; if it keeps failing, contact support.");
             TenantRun::Done(r)
         }
     }
@@ -570,7 +565,7 @@ async fn record(ctx: &RunCtx, t: &m365_tenant::Model, r: &TenantResult) {
 
 /// Writes everything read from a tenant in one fenced transaction with batched statements.
 async fn write_tenant(ctx: &RunCtx, t: &m365_tenant::Model, d: &TenantData) -> Result<TenantResult, RunFailure> {
-    let db_err = |e: sea_orm::DbErr| internal_failure("Writing sync data failed", e);
+    let db_err = |e: sea_orm::DbErr| internal_failure("Storing the tenant's data failed", e);
     let now = ctx.app.clock.now();
     let txn = db::write_txn(&ctx.app.db).await.map_err(db_err)?;
     fence(ctx, &txn).await?;

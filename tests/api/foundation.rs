@@ -308,6 +308,7 @@ async fn graphql_over_http_rules() {
     let big = json!({"query": "{ clients { totalCount } }", "variables": {"pad": "x".repeat(2 * 1024 * 1024)}});
     let r = app.http.post(app.url("/graphql")).json(&big).send().await.unwrap();
     assert_eq!(r.status(), 413);
+    assert_eq!(error_code(&r.json().await.unwrap()), Some("PAYLOAD_TOO_LARGE"));
     // Parse and validation errors: 400 under application/graphql-response+json, no data entry.
     let r = app
         .http

@@ -274,6 +274,7 @@ async fn suggestion_scoring_does_not_starve_other_accounts() {
 async fn slow_and_idle_connections_are_closed_and_the_cap_answers() {
     let app = TestApp::spawn_with(|c| {
         c.http_header_timeout_secs = 1;
+        c.http_body_timeout_secs = 1;
         c.http_max_connections = 3;
     })
     .await;
@@ -287,6 +288,18 @@ async fn slow_and_idle_connections_are_closed_and_the_cap_answers() {
     let head = String::from_utf8_lossy(&buf[..n]).to_string();
     assert!(n == 0 || head.starts_with("HTTP/1.1 408"), "{head}");
     assert!(t0.elapsed() >= Duration::from_millis(900), "closed after {:?}", t0.elapsed());
+    // A body that stops arriving: 408 after the body timeout, not a request held for good.
+    let mut stalled = tokio::net::TcpStream::connect(app.addr).await.unwrap();
+    stalled
+        .write_all(b"POST /graphql HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{\"query\"")
+        .await
+        .unwrap();
+    let mut answer = String::new();
+    tokio::time::timeout(Duration::from_secs(5), stalled.read_to_string(&mut answer))
+        .await
+        .expect("answered in time")
+        .ok();
+    assert!(answer.starts_with("HTTP/1.1 408") && answer.contains("BODY_TIMEOUT"), "{answer}");
     // Idle: a connection that sends nothing is closed too.
     let mut idle = tokio::net::TcpStream::connect(app.addr).await.unwrap();
     let n =

@@ -252,10 +252,10 @@ impl Loader<i64> for CandidatesByAccount {
 /// (20), so that every `first` is a prefix of one answer.
 ///
 /// Scoring compares a tenant with every client of the account, which is CPU work proportional
-/// to the account's size. It runs on a blocking thread, holding one of the app's scoring
-/// permits (`SUGGESTION_WORKERS`), so async workers stay free for other accounts' requests and
-/// scoring never takes more than its share of the cores. A request that is dropped (timed out,
-/// disconnected) stops scoring after the tenant in progress.
+/// to the account's size. It runs on a blocking thread, in the account's turn (see
+/// [`crate::mapping::scoring`]), so async workers stay free for other requests, scoring never
+/// takes more than `SUGGESTION_WORKERS` cores, and accounts take turns. A request that is
+/// dropped (timed out, disconnected) stops scoring after the tenant in progress.
 #[derive(Default)]
 pub struct SuggestionCache(std::sync::Mutex<HashMap<i64, Arc<tokio::sync::OnceCell<Scored>>>>);
 
@@ -266,7 +266,8 @@ impl SuggestionCache {
     /// The tenant's suggestions, scored now or earlier in this request.
     pub async fn get(
         &self,
-        permits: &Arc<tokio::sync::Semaphore>,
+        permits: &crate::mapping::scoring::ScoringPermits,
+        account_id: i64,
         tenant_row: i64,
         name: &str,
         domains: &[String],
@@ -274,7 +275,7 @@ impl SuggestionCache {
     ) -> Result<Scored, AppError> {
         let cell = self.0.lock().unwrap_or_else(|p| p.into_inner()).entry(tenant_row).or_default().clone();
         cell.get_or_try_init(|| async {
-            let _permit = permits.clone().acquire_owned().await.map_err(AppError::internal)?;
+            let _turn = permits.turn(account_id).await;
             let (name, domains) = (name.to_owned(), domains.to_vec());
             let scored = tokio::task::spawn_blocking(move || {
                 let (clients, mapped) = (&candidates.0, &candidates.1);

@@ -132,7 +132,7 @@ impl M365Tenant {
         let Some(candidates) = load::<CandidatesByAccount>(ctx, self.account_id).await? else { return Ok(vec![]) };
         let found = ctx
             .data_unchecked::<SuggestionCache>()
-            .get(&ctx.state().scoring, self.row, &self.display_name, &self.domains, candidates)
+            .get(&ctx.state().scoring, self.account_id, self.row, &self.display_name, &self.domains, candidates)
             .await?;
         let mut out = Vec::with_capacity(first as usize);
         for s in found.iter().take(first as usize) {
