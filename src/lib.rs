@@ -10,6 +10,7 @@
 //! - [`app`], [`config`], [`auth`], [`error`]: wiring shared by all of them.
 
 pub mod app;
+pub mod audit;
 pub mod auth;
 pub mod cli;
 pub mod clients;

@@ -4,6 +4,7 @@
 //! scoped by the caller's account.
 
 pub mod account;
+pub mod audit_event;
 pub mod client;
 pub mod contact;
 pub mod license_name;

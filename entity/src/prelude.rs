@@ -1,6 +1,7 @@
 //! Re-exports of every entity under its table name.
 
 pub use super::account::Entity as Account;
+pub use super::audit_event::Entity as AuditEvent;
 pub use super::client::Entity as Client;
 pub use super::contact::Entity as Contact;
 pub use super::license_name::Entity as LicenseName;

@@ -14,6 +14,7 @@ use sha2::{Digest, Sha256};
 
 use crate::{
     app::AppState,
+    audit::{self, AuditKind},
     auth::Caller,
     config::Secret,
     db::{self, connections::Removed},
@@ -268,6 +269,29 @@ pub async fn callback(app: &AppState, p: CallbackParams, browser_nonce: Option<&
         .await
         .map_err(internal)?
         .ok_or(CallbackError::SessionExpired)?;
+    // From here the account is known: a refusal goes on its audit trail.
+    match complete(app, &st, p, now).await {
+        Ok(()) => Ok(st.account_id),
+        Err(e) => {
+            let detail = serde_json::json!({"code": e.code()});
+            if let Err(db) =
+                audit::record(&app.db, st.account_id, AuditKind::ConnectFailed, &st.user_sub, detail, now).await
+            {
+                tracing::error!(error = %db, "recording a failed connect in the audit trail failed");
+            }
+            Err(e)
+        }
+    }
+}
+
+/// The callback once its state is consumed: Microsoft's answer, the code exchange, the partner
+/// tenant checks, and the connection stored with its audit event in one transaction.
+async fn complete(
+    app: &AppState,
+    st: &entity::oauth_state::Model,
+    p: CallbackParams,
+    now: DateTime<Utc>,
+) -> Result<(), CallbackError> {
     if let Some(error) = p.error.as_deref() {
         return Err(from_identity(classify_redirect(
             error,
@@ -298,11 +322,12 @@ pub async fn callback(app: &AppState, p: CallbackParams, browser_nonce: Option<&
         aadsts: None,
     })?;
     // One partner tenant per account, one account per partner tenant.
-    if let Some(existing) = db::connections::get(&app.db, st.account_id).await.map_err(internal)?
+    let existing = db::connections::get(&app.db, st.account_id).await.map_err(internal)?;
+    if let Some(existing) = &existing
         && existing.partner_tenant_id != org.id
     {
         return Err(CallbackError::PartnerTenantMismatch {
-            connected: existing.partner_tenant_name.unwrap_or(existing.partner_tenant_id),
+            connected: existing.partner_tenant_name.clone().unwrap_or_else(|| existing.partner_tenant_id.clone()),
             consented: org.display_name.clone().unwrap_or_else(|| org.id.clone()),
         });
     }
@@ -319,8 +344,12 @@ pub async fn callback(app: &AppState, p: CallbackParams, browser_nonce: Option<&
     };
     let (key_id, enc) = app.vault.encrypt(st.account_id, &refresh);
     let scopes = tokens.scopes.join(" ");
+    // A unique index lets one of two callbacks racing for one partner tenant win.
+    let taken =
+        |e: sea_orm::DbErr| if db::is_unique_violation(&e) { CallbackError::PartnerTenantInUse } else { internal(e) };
+    let txn = db::write_txn(&app.db).await.map_err(internal)?;
     db::connections::upsert(
-        &app.db,
+        &txn,
         db::connections::NewConnection {
             account_id: st.account_id,
             partner_tenant_id: &org.id,
@@ -338,13 +367,18 @@ pub async fn callback(app: &AppState, p: CallbackParams, browser_nonce: Option<&
         },
     )
     .await
-    .map_err(|e| {
-        // Two callbacks racing for one partner tenant: the unique index lets one win.
-        if db::is_unique_violation(&e) { CallbackError::PartnerTenantInUse } else { internal(e) }
-    })?;
+    .map_err(taken)?;
+    let kind = if existing.is_some() { AuditKind::Reconnected } else { AuditKind::Connected };
+    let detail = serde_json::json!({
+        "partnerTenantId": org.id,
+        "partnerTenantName": org.display_name,
+        "consentedBy": me.as_ref().and_then(|m| m.user_principal_name.as_deref()),
+    });
+    audit::record(&txn, st.account_id, kind, &st.user_sub, detail, now).await.map_err(internal)?;
+    txn.commit().await.map_err(taken)?;
     tracing::info!(account_id = st.account_id, partner_tenant = %org.id, "Microsoft 365 connected");
     app.sync.connected(app, st.account_id).await;
-    Ok(st.account_id)
+    Ok(())
 }
 
 /// The signed-in user, from Graph's `/me`.
@@ -394,12 +428,26 @@ pub struct PartnerSession {
 
 /// Removes the account's Microsoft 365 data and authorization in one transaction, stops a
 /// running sync, and reports what was removed. Clients and contacts stay.
-pub async fn disconnect(app: &AppState, account_id: i64) -> AppResult<Removed> {
+/// The `disconnected` audit event (the receipt, with the counts) is written in the same
+/// transaction, so a purge is never without its record.
+pub async fn disconnect(app: &AppState, account_id: i64, actor: &str) -> AppResult<Removed> {
     if db::connections::get(&app.db, account_id).await?.is_none() {
         return Err(AppError::NotConnected);
     }
+    let now = app.clock.now();
     let txn = db::write_txn(&app.db).await?;
-    let removed = db::connections::remove_all(&txn, account_id, app.clock.now()).await?;
+    let removed = db::connections::remove_all(&txn, account_id, now).await?;
+    let detail = serde_json::json!({
+        "users": removed.users,
+        "licenseAssignments": removed.license_assignments,
+        "licenses": removed.licenses,
+        "mappings": removed.mappings,
+        "tenants": removed.tenants,
+        "connectStates": removed.connect_states,
+        "authorizationRemoved": removed.authorization,
+        "syncsCancelled": removed.cancelled_runs,
+    });
+    audit::record(&txn, account_id, AuditKind::Disconnected, actor, detail, now).await?;
     txn.commit().await?;
     app.sync.disconnected(app, account_id).await;
     tracing::info!(account_id, ?removed, "Microsoft 365 disconnected");

@@ -2,6 +2,7 @@
 //! Resolvers and services never build queries inline; they call these modules.
 
 pub mod accounts;
+pub mod audit;
 pub mod clients;
 pub mod connections;
 pub mod mappings;

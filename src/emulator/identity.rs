@@ -286,12 +286,19 @@ fn decide(s: &EmulatorState, tenant: &str, p: &Params, user: &str, action: &str)
         }
         other => return redirect_error(&redirect_uri, state, other, None, None, None),
     }
+    let partner = g.world.partner();
     let wanted = match user {
-        "admin" => g.world.partner().users.iter().find(|u| u.global_admin),
-        "tech" => g.world.partner().users.iter().find(|u| !u.global_admin),
-        upn => g.world.partner().users.iter().find(|u| u.upn.eq_ignore_ascii_case(upn)),
+        "admin" => partner.users.iter().find(|u| u.global_admin).map(|u| (0, u)),
+        "tech" => partner.users.iter().find(|u| !u.global_admin).map(|u| (0, u)),
+        // Any tenant's user signs in to their home tenant (`organizations` authority).
+        upn => g
+            .world
+            .tenants
+            .iter()
+            .enumerate()
+            .find_map(|(i, t)| t.users.iter().find(|u| u.upn.eq_ignore_ascii_case(upn)).map(|u| (i, u))),
     };
-    let Some(u) = wanted.cloned() else {
+    let Some((home, u)) = wanted.map(|(i, u)| (i, u.clone())) else {
         return redirect_error(
             &redirect_uri,
             state,
@@ -302,7 +309,10 @@ fn decide(s: &EmulatorState, tenant: &str, p: &Params, user: &str, action: &str)
         );
     };
     let needs_admin = scopes.iter().any(|sc| !BASIC_SCOPES.contains(&sc.as_str()));
-    if needs_admin && !g.world.partner().app_consented && !u.global_admin {
+    // In the partner tenant a Global Administrator (or an earlier tenant-wide grant) consents;
+    // in another tenant its administrators do.
+    let can_consent = if home == 0 { g.world.partner().app_consented || u.global_admin } else { u.is_admin };
+    if needs_admin && !can_consent {
         // A non-admin cannot grant admin-restricted permissions (AADSTS90094).
         return redirect_error(
             &redirect_uri,
@@ -315,7 +325,7 @@ fn decide(s: &EmulatorState, tenant: &str, p: &Params, user: &str, action: &str)
             None,
         );
     }
-    if u.global_admin {
+    if home == 0 && u.global_admin {
         g.world.partner_mut().app_consented = true;
     }
     let withheld = g.partner.withhold_scopes.clone();
@@ -330,6 +340,7 @@ fn decide(s: &EmulatorState, tenant: &str, p: &Params, user: &str, action: &str)
             challenge: param(p, "code_challenge").unwrap_or_default().to_owned(),
             scopes,
             user_id: u.id.clone(),
+            home,
             expires: Instant::now() + Duration::from_secs(600),
             used: false,
         },
@@ -422,7 +433,10 @@ fn issue(g: &mut Inner, tenant_idx: usize, user_id: &str, scopes: &[String], wit
     });
     if with_refresh && scopes.iter().any(|s| s == "offline_access") && !g.partner.omit_refresh_token {
         let rt = random_token(96);
-        g.refresh.insert(rt.clone(), RefreshGrant { user_id: user_id.to_owned(), scopes: scopes.to_vec() });
+        g.refresh.insert(
+            rt.clone(),
+            RefreshGrant { user_id: user_id.to_owned(), scopes: scopes.to_vec(), home: tenant_idx },
+        );
         body["refresh_token"] = json!(rt);
     }
     if scopes.iter().any(|s| s == "openid") {
@@ -465,12 +479,13 @@ async fn token(
             None,
         );
     }
-    let partner_paths = ["organizations", "common"];
-    let tenant_idx = if partner_paths.contains(&tenant.as_str()) {
-        0
+    // `organizations` / `common` mean the signed-in user's home tenant (known from the grant).
+    let home_paths = ["organizations", "common"];
+    let named = if home_paths.contains(&tenant.as_str()) {
+        None
     } else {
         match g.world.tenant_index(&tenant) {
-            Some(i) => i,
+            Some(i) => Some(i),
             None => {
                 return token_error(
                     StatusCode::BAD_REQUEST,
@@ -510,7 +525,7 @@ async fn token(
                     None,
                 );
             }
-            if tenant_idx != 0 {
+            if named.is_some_and(|i| i != issued.home) {
                 return token_error(
                     StatusCode::BAD_REQUEST,
                     "invalid_grant",
@@ -540,7 +555,7 @@ async fn token(
                 );
             }
             g.codes.get_mut(code).expect("looked up above").used = true;
-            let body = issue(&mut g, 0, &issued.user_id, &issued.scopes, true);
+            let body = issue(&mut g, issued.home, &issued.user_id, &issued.scopes, true);
             (StatusCode::OK, axum::Json(body)).into_response()
         }
         Some("refresh_token") => {
@@ -568,11 +583,13 @@ async fn token(
                     Some("bad_token"),
                 );
             }
-            if tenant_idx != 0 {
+            let tenant_idx = named.unwrap_or(grant.home);
+            if tenant_idx != grant.home {
                 let t = &g.world.tenants[tenant_idx];
                 let knobs = g.world.knobs(&t.id);
-                let has_gdap =
-                    g.world.relationships.iter().any(|r| r.customer_tenant_id == t.id && r.status == "active");
+                // GDAP relationships are the (first) partner's; a user of another tenant has none.
+                let has_gdap = grant.home == 0
+                    && g.world.relationships.iter().any(|r| r.customer_tenant_id == t.id && r.status == "active");
                 if knobs.no_gdap_access || !has_gdap {
                     let upn = g
                         .world

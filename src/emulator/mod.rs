@@ -34,7 +34,10 @@ pub enum AuthorizeMode {
     /// Show the consent page (a person picks a user and clicks Accept or Cancel).
     #[default]
     Page,
-    /// Accept at once as this user (UPN, or `admin` / `tech`).
+    /// Accept at once as this user: `admin` / `tech` of the partner tenant, a partner user's
+    /// UPN, or the UPN of an administrator of any other tenant of the world. The last one
+    /// consents from *its own* home tenant, as the Global Administrator of a second partner
+    /// (another MSP) would: the code, tokens and `/organization` are that tenant's.
     AutoAccept {
         /// Who signs in.
         user: String,
@@ -94,6 +97,8 @@ pub struct IssuedCode {
     pub challenge: String,
     pub scopes: Vec<String>,
     pub user_id: String,
+    /// The signed-in user's home tenant (index in the world).
+    pub home: usize,
     pub expires: Instant,
     pub used: bool,
 }
@@ -103,6 +108,8 @@ pub struct IssuedCode {
 pub struct RefreshGrant {
     pub user_id: String,
     pub scopes: Vec<String>,
+    /// The user's home tenant (index in the world): what `organizations` resolves to.
+    pub home: usize,
 }
 
 /// An access token's grant.

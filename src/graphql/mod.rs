@@ -149,6 +149,15 @@ pub async fn m365_manager(ctx: &Context<'_>) -> AppResult<Reader> {
     Ok(r)
 }
 
+/// Appends to the caller's audit trail after a mutation succeeded. A failure to record is
+/// logged, not returned: the action itself is done and must not be reported as failed.
+pub async fn audit(ctx: &Context<'_>, r: &Reader, kind: crate::audit::AuditKind, detail: serde_json::Value) {
+    let app = ctx.state();
+    if let Err(e) = crate::audit::record(&app.db, r.account.id, kind, &r.caller.user, detail, app.clock.now()).await {
+        tracing::error!(error = %e, account_id = r.account.id, kind = kind.as_str(), "recording an audit event failed");
+    }
+}
+
 /// A reader on an account with the Microsoft 365 tab (Microsoft 365 reads).
 pub async fn m365_reader(ctx: &Context<'_>) -> AppResult<Reader> {
     let r = reader(ctx).await?;

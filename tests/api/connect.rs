@@ -486,3 +486,178 @@ async fn start_url(app: &TestApp, token: &str) -> String {
     let body = app.gql(Some(token), "mutation { connectM365 { authorizationUrl } }", json!({})).await;
     data(body)["connectM365"]["authorizationUrl"].as_str().unwrap().to_owned()
 }
+
+/// An administrator of a customer tenant consents from their own home tenant: to this service
+/// that is a second partner tenant (another MSP's Global Administrator).
+fn second_partner_admin(app: &TestApp) -> (String, String) {
+    let world = app.emu.state.lock().world.clone();
+    let t = &world.customers()[0];
+    let admin = t.users.iter().find(|u| u.is_admin && u.user_type == "Member" && u.account_enabled).unwrap();
+    (admin.upn.clone(), t.display_name.clone())
+}
+
+/// Account A's consent URL completed by another MSP's admin: refused without A's browser
+/// cookie, and refused as PARTNER_TENANT_IN_USE when that tenant is already another account's.
+#[tokio::test]
+async fn another_partners_admin_cannot_complete_an_accounts_consent() {
+    let app = TestApp::spawn().await;
+    let a = app.account("Acme MSP", true).await;
+    let b = app.account("Rival MSP", true).await;
+    let (other_admin, other_tenant) = second_partner_admin(&app);
+    // B is the other MSP: connected to its own partner tenant.
+    app.emu.state.set_authorize(AuthorizeMode::AutoAccept { user: other_admin.clone() });
+    let (status, page) = callback_page(app.browser_connect(&app.admin_token(b)).await).await;
+    assert_eq!(status, 200, "{page}");
+    let b_conn = db::connections::get(&app.state.db, b).await.unwrap().unwrap();
+    assert_eq!(b_conn.partner_tenant_name.as_deref(), Some(other_tenant.as_str()));
+    assert_eq!(b_conn.consented_by_upn.as_deref(), Some(other_admin.as_str()));
+    // A's admin starts; the URL is sent to B's admin, who consents in their own browser.
+    let url = start_url(&app, &app.admin_token(a)).await;
+    let mut victim = Browser::default();
+    let callback = victim.consent_to_callback(&url).await;
+    let (status, page) = callback_page(Browser::default().get(&callback).await).await;
+    assert_eq!(status, 400);
+    assert!(page.contains("Your session has expired"), "{page}");
+    // Even completed in A's own browser, B's partner tenant is refused for A, naming no account.
+    let (status, page) = callback_page(victim.get(&callback).await).await;
+    assert_eq!(status, 400);
+    assert!(page.contains("already connected to another Scopable account"), "{page}");
+    assert!(!page.contains("Rival"), "the other account is not named: {page}");
+    assert!(db::connections::get(&app.state.db, a).await.unwrap().is_none(), "nothing stored for A");
+    // With FRONTEND_URL the code travels as ?m365_error=.
+    let front =
+        TestApp::spawn_with(|c| c.frontend_url = Some(url::Url::parse("https://app.example.com/m365").unwrap())).await;
+    let fa = front.account("A", true).await;
+    let fb = front.account("B", true).await;
+    let (other_admin, _) = second_partner_admin(&front);
+    front.emu.state.set_authorize(AuthorizeMode::AutoAccept { user: other_admin });
+    assert_eq!(front.browser_connect(&front.admin_token(fb)).await.status(), 303);
+    let r = front.browser_connect(&front.admin_token(fa)).await;
+    assert!(r.headers()["location"].to_str().unwrap().ends_with("m365_error=PARTNER_TENANT_IN_USE"));
+}
+
+/// Every audit event kind, once, with its actor; managers only; kept by a disconnect.
+#[tokio::test]
+async fn the_audit_trail_records_every_action_and_survives_a_disconnect() {
+    let app = TestApp::spawn().await;
+    let acc = app.account("A", true).await;
+    let t = app.admin_token(acc);
+    let actor = format!("user-of-{acc}");
+    // connect_started + connected, then connect_started + reconnected.
+    app.connected(acc).await;
+    assert_eq!(app.browser_connect(&t).await.status(), 200);
+    app.wait_idle(&t).await;
+    // connect_started + connect_failed (another partner tenant).
+    let (other_admin, _) = second_partner_admin(&app);
+    app.emu.state.set_authorize(AuthorizeMode::AutoAccept { user: other_admin });
+    assert_eq!(app.browser_connect(&t).await.status(), 400);
+    app.state.clock.advance(Duration::from_secs(31));
+    let run = data(app.gql(Some(&t), "mutation { triggerM365Sync { id } }", json!({})).await);
+    app.wait_idle(&t).await;
+    let clients = data(
+        app.gql(
+            Some(&t),
+            "mutation($c: [ClientInput!]!) { upsertClients(clients: $c) { id } }",
+            json!({"c": [
+        {"source": "cw", "externalId": "1", "name": "One"}, {"source": "cw", "externalId": "2", "name": "Two"}]}),
+        )
+        .await,
+    );
+    data(
+        app.gql(
+            Some(&t),
+            "mutation($c: [ContactInput!]!) { upsertContacts(contacts: $c) { id } }",
+            json!({"c": [
+        {"source": "cw", "externalId": "p", "clientExternalId": "1", "name": "Pat", "emails": ["pat@example.com"]}]}),
+        )
+        .await,
+    );
+    let tenants = data(app.gql(Some(&t), "{ m365Tenants(first: 10) { edges { node { id } } } }", json!({})).await);
+    let tenant = |i: usize| tenants["m365Tenants"]["edges"][i]["node"]["id"].clone();
+    let client = |i: usize| clients["upsertClients"][i]["id"].clone();
+    data(
+        app.gql(
+            Some(&t),
+            "mutation($t: ID!, $c: ID!) { createTenantMapping(tenantId: $t, clientId: $c) { createdAt } }",
+            json!({"t": tenant(0), "c": client(0)}),
+        )
+        .await,
+    );
+    data(app.gql(Some(&t), "mutation($t: ID!) { deleteTenantMapping(tenantId: $t) }", json!({"t": tenant(0)})).await);
+    data(app.gql(Some(&t), "mutation($m: [TenantMappingInput!]!) { bulkCreateTenantMappings(mappings: $m) { mappings { createdAt } } }", json!({"m": [{"tenantId": tenant(1), "clientId": client(1)}]})).await);
+    data(
+        app.gql(
+            Some(&t),
+            "mutation($t: [ID!]!) { acceptTenantSuggestions(tenantIds: $t) { skipped { reason } } }",
+            json!({"t": [tenant(2)]}),
+        )
+        .await,
+    );
+    let removed = data(app.gql(Some(&t), "mutation { disconnectM365 { users tenants mappings } }", json!({})).await);
+
+    let q = "query($f: AuditEventFilter, $after: String) { auditEvents(first: 100, filter: $f, after: $after) { totalCount edges { cursor node { kind actor at detail } } pageInfo { hasNextPage endCursor } } }";
+    let all = data(app.gql(Some(&t), q, json!({})).await)["auditEvents"].clone();
+    let events = all["edges"].as_array().unwrap();
+    let count = |kind: &str| events.iter().filter(|e| e["node"]["kind"] == kind).count();
+    for (kind, n) in [
+        ("CONNECT_STARTED", 3),
+        ("CONNECTED", 1),
+        ("RECONNECTED", 1),
+        ("CONNECT_FAILED", 1),
+        ("SYNC_TRIGGERED", 1),
+        ("CLIENTS_UPSERTED", 1),
+        ("CONTACTS_UPSERTED", 1),
+        ("MAPPING_CREATED", 1),
+        ("MAPPING_DELETED", 1),
+        ("MAPPINGS_BULK_CREATED", 1),
+        ("SUGGESTIONS_ACCEPTED", 1),
+        ("DISCONNECTED", 1),
+    ] {
+        assert_eq!(count(kind), n, "{kind}: {all}");
+    }
+    assert_eq!(all["totalCount"], 14);
+    assert!(events.iter().all(|e| e["node"]["actor"] == actor.as_str()), "{all}");
+    // Newest first, with the detail each kind promises.
+    assert_eq!(events[0]["node"]["kind"], "DISCONNECTED");
+    let detail = |kind: &str| -> Value {
+        let e = events.iter().find(|e| e["node"]["kind"] == kind).unwrap();
+        serde_json::from_str(e["node"]["detail"].as_str().unwrap()).unwrap()
+    };
+    let d = detail("DISCONNECTED");
+    assert_eq!(d["users"], removed["disconnectM365"]["users"]);
+    assert_eq!(d["tenants"], removed["disconnectM365"]["tenants"]);
+    assert_eq!(d["authorizationRemoved"], true);
+    assert_eq!(detail("CONNECT_FAILED")["code"], "PARTNER_TENANT_MISMATCH");
+    assert_eq!(detail("CONNECTED")["partnerTenantName"], "Scopable Demo MSP");
+    assert!(detail("CONNECTED")["consentedBy"].as_str().is_some());
+    assert_eq!(detail("SYNC_TRIGGERED")["runId"], run["triggerM365Sync"]["id"]);
+    assert_eq!(detail("CLIENTS_UPSERTED")["count"], 2);
+    assert_eq!(detail("MAPPING_CREATED")["tenantId"], tenant(0));
+    // No secret in any detail.
+    let stored = serde_json::to_string(&all).unwrap();
+    assert!(!stored.to_lowercase().contains("token") && !stored.contains("secret"), "{stored}");
+    // Filters and paging.
+    let f = data(app.gql(Some(&t), q, json!({"f": {"kind": "CONNECT_STARTED"}})).await)["auditEvents"].clone();
+    assert_eq!(f["totalCount"], 3);
+    let later = app.state.clock.now() + chrono::Duration::hours(1);
+    let f = data(app.gql(Some(&t), q, json!({"f": {"since": later}})).await)["auditEvents"].clone();
+    assert_eq!(f["totalCount"], 0);
+    let p1 = data(
+        app.gql(
+            Some(&t),
+            "{ auditEvents(first: 5) { edges { node { kind } } pageInfo { hasNextPage endCursor } } }",
+            json!({}),
+        )
+        .await,
+    )["auditEvents"]
+        .clone();
+    assert_eq!(p1["pageInfo"]["hasNextPage"], true);
+    let p2 = data(app.gql(Some(&t), q, json!({"after": p1["pageInfo"]["endCursor"]})).await)["auditEvents"].clone();
+    assert_eq!(p2["edges"].as_array().unwrap().len(), 9);
+    // Managers only, and only their own account.
+    let reader = app.token(acc, &[]);
+    assert_eq!(error_code(&app.gql(Some(&reader), q, json!({})).await), Some("FORBIDDEN"));
+    let other = app.account("Other", true).await;
+    let theirs = data(app.gql(Some(&app.admin_token(other)), q, json!({})).await);
+    assert_eq!(theirs["auditEvents"]["totalCount"], 0);
+}

@@ -2,11 +2,14 @@
 
 use async_graphql::{Context, Object};
 
+use serde_json::json;
+
 use crate::{
+    audit::AuditKind,
     clients::{self, ClientUpsert, ContactUpsert},
     error::AppResult,
     graphql::{
-        ContextExt, manager,
+        ContextExt, audit, manager,
         types::client::{Client, ClientInput, Contact, ContactInput},
     },
 };
@@ -27,6 +30,7 @@ impl ClientsMutation {
             .map(|c| ClientUpsert { source: c.source, external_id: c.external_id, name: c.name, domains: c.domains })
             .collect();
         let rows = clients::upsert_clients(&ctx.state().db, r.account.id, items).await?;
+        audit(ctx, &r, AuditKind::ClientsUpserted, json!({"count": rows.len()})).await;
         Ok(rows.into_iter().map(Client::from).collect())
     }
 
@@ -46,6 +50,7 @@ impl ClientsMutation {
             })
             .collect();
         let rows = clients::upsert_contacts(&ctx.state().db, r.account.id, items).await?;
+        audit(ctx, &r, AuditKind::ContactsUpserted, json!({"count": rows.len()})).await;
         Ok(rows.into_iter().map(Contact::from).collect())
     }
 }

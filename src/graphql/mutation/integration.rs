@@ -2,11 +2,14 @@
 
 use async_graphql::{Context, Object};
 
+use serde_json::json;
+
 use crate::{
+    audit::AuditKind,
     connect,
     error::AppResult,
     graphql::{
-        ContextExt, m365_manager,
+        ContextExt, audit, m365_manager,
         types::integration::{ConnectM365Payload, DisconnectM365Payload, SyncRun},
     },
     sync::trigger,
@@ -24,6 +27,7 @@ impl IntegrationMutation {
     async fn connect_m365(&self, ctx: &Context<'_>) -> AppResult<ConnectM365Payload> {
         let r = m365_manager(ctx).await?;
         let start = connect::start(ctx.state(), &r.caller).await?;
+        audit(ctx, &r, AuditKind::ConnectStarted, json!({"expiresAt": start.expires_at})).await;
         Ok(ConnectM365Payload { authorization_url: start.authorization_url.to_string(), expires_at: start.expires_at })
     }
 
@@ -33,7 +37,7 @@ impl IntegrationMutation {
     /// Errors: `UNAUTHENTICATED`, `FORBIDDEN`, `FEATURE_DISABLED`, `NOT_CONNECTED`.
     async fn disconnect_m365(&self, ctx: &Context<'_>) -> AppResult<DisconnectM365Payload> {
         let r = m365_manager(ctx).await?;
-        Ok(connect::disconnect(ctx.state(), r.account.id).await?.into())
+        Ok(connect::disconnect(ctx.state(), r.account.id, &r.caller.user).await?.into())
     }
 
     /// Starts a sync now (Trigger Sync). Manual syncs have a 30-second cooldown per account.
@@ -45,6 +49,7 @@ impl IntegrationMutation {
         let r = m365_manager(ctx).await?;
         let app = ctx.state();
         let run = app.sync.trigger(app, r.account.id, trigger::MANUAL, Some(&r.caller.user)).await?;
+        audit(ctx, &r, AuditKind::SyncTriggered, json!({"runId": run.id.to_string()})).await;
         Ok(run.into())
     }
 }

@@ -3,11 +3,14 @@
 
 use async_graphql::{Context, ID, Object};
 
+use serde_json::json;
+
 use crate::{
+    audit::AuditKind,
     db,
     error::{AppError, AppResult},
     graphql::{
-        ContextExt, m365_manager,
+        ContextExt, audit, m365_manager,
         types::{
             parse_id,
             tenant::{BulkTenantMappingPayload, SkippedTenant, TenantMapping, TenantMappingInput},
@@ -35,7 +38,10 @@ impl MappingMutation {
         let app = ctx.state();
         let mut made =
             mapping::create(&app.db, r.account.id, &[req], method::MANUAL, &r.caller.user, app.clock.now()).await?;
-        Ok(made.remove(0).into())
+        let m = made.remove(0);
+        let detail = json!({"tenantId": m.tenant_id.to_string(), "clientId": m.client_id.to_string()});
+        audit(ctx, &r, AuditKind::MappingCreated, detail).await;
+        Ok(m.into())
     }
 
     /// Maps several tenants at once (Map Selected), all or nothing: a bad item is named in the
@@ -60,6 +66,7 @@ impl MappingMutation {
             .collect::<AppResult<Vec<_>>>()?;
         let app = ctx.state();
         let made = mapping::create(&app.db, r.account.id, &reqs, method::BULK, &r.caller.user, app.clock.now()).await?;
+        audit(ctx, &r, AuditKind::MappingsBulkCreated, json!({"count": made.len()})).await;
         Ok(BulkTenantMappingPayload { mappings: made.into_iter().map(TenantMapping::from).collect(), skipped: vec![] })
     }
 
@@ -111,6 +118,7 @@ impl MappingMutation {
         }
         let made =
             mapping::create(&app.db, r.account.id, &reqs, method::SUGGESTION, &r.caller.user, app.clock.now()).await?;
+        audit(ctx, &r, AuditKind::SuggestionsAccepted, json!({"count": made.len(), "skipped": skipped.len()})).await;
         Ok(BulkTenantMappingPayload { mappings: made.into_iter().map(TenantMapping::from).collect(), skipped })
     }
 
@@ -119,7 +127,9 @@ impl MappingMutation {
     /// or not mapped), `BAD_USER_INPUT`.
     async fn delete_tenant_mapping(&self, ctx: &Context<'_>, tenant_id: ID) -> AppResult<bool> {
         let r = m365_manager(ctx).await?;
-        mapping::delete(&ctx.state().db, r.account.id, parse_id(&tenant_id, "tenantId")?).await?;
+        let row = parse_id(&tenant_id, "tenantId")?;
+        mapping::delete(&ctx.state().db, r.account.id, row).await?;
+        audit(ctx, &r, AuditKind::MappingDeleted, json!({"tenantId": row.to_string()})).await;
         Ok(true)
     }
 }

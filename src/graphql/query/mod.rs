@@ -1,5 +1,6 @@
 //! The query root: one object per domain, merged.
 
+mod audit;
 mod clients;
 mod integration;
 mod m365;
@@ -9,4 +10,4 @@ use async_graphql::MergedObject;
 /// Read access to the account's Microsoft 365 integration and the MSP's own data.
 /// Every field needs a valid token; data is always the caller's account's.
 #[derive(Default, MergedObject)]
-pub struct Query(integration::IntegrationQuery, m365::M365Query, clients::ClientsQuery);
+pub struct Query(integration::IntegrationQuery, m365::M365Query, clients::ClientsQuery, audit::AuditQuery);

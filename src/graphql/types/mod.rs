@@ -1,5 +1,6 @@
 //! GraphQL object types shared by several domains, and the Relay connection plumbing.
 
+pub mod audit;
 pub mod client;
 pub mod coverage;
 pub mod integration;
