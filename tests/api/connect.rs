@@ -16,6 +16,34 @@ use crate::helpers::{Browser, TestApp, data, error_code};
 
 const INTEGRATION: &str = "{ m365Integration { connection { status partnerTenantId partnerTenantName connectedBy lastError scopes } sync { state } } }";
 
+/// What the database stores, as text: the SQLite files (and WAL) as they are on disk, or every
+/// PostgreSQL row of the tables that could hold a secret.
+async fn database_dump(app: &TestApp) -> String {
+    let url = &app.state.config.database_url;
+    if let Some(path) = url.strip_prefix("sqlite://") {
+        let path = path.split('?').next().unwrap();
+        let mut bytes = std::fs::read(path).unwrap();
+        bytes.extend(std::fs::read(format!("{path}-wal")).unwrap_or_default());
+        return String::from_utf8_lossy(&bytes).into_owned();
+    }
+    let mut all = String::new();
+    for table in ["m365_connection", "oauth_state", "sync_run", "m365_tenant", "m365_user", "audit_event"] {
+        let rows = app
+            .state
+            .db
+            .query_all_raw(Statement::from_string(
+                app.state.db.get_database_backend(),
+                format!("SELECT CAST(t AS text) FROM {table} t"),
+            ))
+            .await
+            .unwrap();
+        for r in rows {
+            all.push_str(&r.try_get_by_index::<String>(0).unwrap());
+        }
+    }
+    all
+}
+
 async fn callback_page(r: reqwest::Response) -> (u16, String) {
     let status = r.status().as_u16();
     (status, r.text().await.unwrap())
@@ -71,32 +99,8 @@ async fn the_database_never_holds_a_token_in_plain_text() {
     let conn = M365Connection::find().one(&app.state.db).await.unwrap().unwrap();
     let issued: Vec<String> = app.emu.state.lock().refresh.keys().cloned().collect();
     assert!(!issued.is_empty());
-    // Scan the stored bytes for every refresh token Microsoft issued: the SQLite files (and WAL)
-    // as they are on disk, or every PostgreSQL row of every table, as text.
-    let url = &app.state.config.database_url;
-    let dump = if let Some(path) = url.strip_prefix("sqlite://") {
-        let path = path.split('?').next().unwrap();
-        let mut bytes = std::fs::read(path).unwrap();
-        bytes.extend(std::fs::read(format!("{path}-wal")).unwrap_or_default());
-        String::from_utf8_lossy(&bytes).into_owned()
-    } else {
-        let mut all = String::new();
-        for table in ["m365_connection", "oauth_state", "sync_run", "m365_tenant", "m365_user"] {
-            let rows = app
-                .state
-                .db
-                .query_all_raw(Statement::from_string(
-                    app.state.db.get_database_backend(),
-                    format!("SELECT CAST(t AS text) FROM {table} t"),
-                ))
-                .await
-                .unwrap();
-            for r in rows {
-                all.push_str(&r.try_get_by_index::<String>(0).unwrap());
-            }
-        }
-        all
-    };
+    // Scan the stored bytes for every refresh token Microsoft issued.
+    let dump = database_dump(&app).await;
     assert!(dump.contains(&conn.partner_tenant_id), "the scan sees the stored data");
     for rt in &issued {
         assert!(!dump.contains(rt.as_str()), "a refresh token is stored in plain text");
@@ -446,7 +450,9 @@ async fn consent_is_bound_to_the_starting_browser() {
         OauthState::find().all(&app.state.db).await.unwrap().into_iter().find(|s| s.browser_hash.is_some()).unwrap();
     let verifier = app.state.vault.decrypt(acc, row.pkce_key_id.as_deref().unwrap(), &row.pkce_verifier).unwrap();
     assert_ne!(row.pkce_verifier, verifier.expose());
-    assert!(!row.pkce_verifier.contains(&verifier.expose()[..12]));
+    let dump = database_dump(&app).await;
+    assert!(dump.contains(&row.state_hash), "the scan sees the pending state");
+    assert!(!dump.contains(verifier.expose()), "the PKCE verifier is stored in plain text");
     // The starting browser still completes, and the cookie is cleared.
     let (status, page) = callback_page(admin_browser.get(&callback).await).await;
     assert_eq!(status, 200, "{page}");
