@@ -15,7 +15,7 @@ use async_graphql::{
 use entity::contact;
 use sea_orm::DatabaseConnection;
 
-use crate::{db, error::AppError};
+use crate::{app::AppState, db, error::AppError};
 
 /// Contacts of a client.
 pub struct ContactsByClient(pub DatabaseConnection);
@@ -52,7 +52,6 @@ pub fn attach(req: Request, db: &DatabaseConnection) -> Request {
         .data(cached(ContactById(db.clone())))
         .data(cached(LicensesByUser(db.clone())))
         .data(cached(UserCountByTenant(db.clone())))
-        .data(cached(CandidatesByAccount(db.clone())))
 }
 
 /// Loads one value through this request's loader.
@@ -226,56 +225,61 @@ impl Loader<i64> for UserCountByTenant {
     }
 }
 
-/// Suggestion candidates of an account (clients, their contacts' domains, existing mappings),
-/// loaded once per account however many tenants ask.
-pub struct CandidatesByAccount(pub DatabaseConnection);
-
-/// Clients as candidates, and client id → tenant rows it is mapped to.
-pub type Candidates = Arc<(Vec<crate::mapping::suggest::Candidate>, HashMap<i64, std::collections::HashSet<i64>>)>;
-
-impl Loader<i64> for CandidatesByAccount {
-    type Value = Candidates;
-    type Error = Arc<AppError>;
-
-    async fn load(&self, keys: &[i64]) -> Result<HashMap<i64, Self::Value>, Self::Error> {
-        let mut out = HashMap::new();
-        for account in keys {
-            let c = db::mappings::candidates(&self.0, *account).await.map_err(|e| Arc::new(e.into()))?;
-            out.insert(*account, Arc::new(c));
-        }
-        Ok(out)
-    }
-}
-
 /// Suggestions scored in this request, by tenant row: each tenant is scored once however many
 /// users' `tenant { suggestions }` ask, and always for the most suggestions a field may ask for
 /// (20), so that every `first` is a prefix of one answer.
 ///
-/// Scoring compares a tenant with every client of the account, which is CPU work proportional
-/// to the account's size. It runs on a blocking thread, in the account's turn (see
-/// [`crate::mapping::scoring`]), so async workers stay free for other requests, scoring never
+/// Both steps are CPU work proportional to the account's size: loading the candidates (every
+/// client with its contacts' domains, decoded and prepared once per request) and comparing a
+/// tenant with each of them. Both run on a blocking thread, in the account's turn (see
+/// [`crate::mapping::scoring`]), so async workers stay free for other requests, this work never
 /// takes more than `SUGGESTION_WORKERS` cores, and accounts take turns. A request that is
-/// dropped (timed out, disconnected) stops scoring after the tenant in progress.
+/// dropped (timed out, disconnected) stops after the step in progress.
 #[derive(Default)]
-pub struct SuggestionCache(std::sync::Mutex<HashMap<i64, Arc<tokio::sync::OnceCell<Scored>>>>);
+pub struct SuggestionCache {
+    candidates: tokio::sync::OnceCell<Candidates>,
+    scored: std::sync::Mutex<HashMap<i64, Arc<tokio::sync::OnceCell<Scored>>>>,
+}
+
+/// Clients as candidates, and client id → tenant rows it is mapped to.
+pub type Candidates = Arc<(Vec<crate::mapping::suggest::Candidate>, HashMap<i64, std::collections::HashSet<i64>>)>;
 
 /// A tenant's suggestions, best first.
 pub type Scored = Arc<Vec<crate::mapping::suggest::Suggestion>>;
 
 impl SuggestionCache {
+    /// The account's candidates, loaded once per request on a blocking thread in its turn.
+    async fn candidates(&self, app: &AppState, account_id: i64) -> Result<Candidates, AppError> {
+        self.candidates
+            .get_or_try_init(|| async {
+                let _turn = app.scoring.turn(account_id).await;
+                let db = app.db.clone();
+                let runtime = tokio::runtime::Handle::current();
+                // Row decoding and name preparation happen where this future is polled: here,
+                // on the blocking thread, not on an async worker.
+                let loaded =
+                    tokio::task::spawn_blocking(move || runtime.block_on(db::mappings::candidates(&db, account_id)))
+                        .await
+                        .map_err(AppError::internal)??;
+                Ok(Arc::new(loaded))
+            })
+            .await
+            .cloned()
+    }
+
     /// The tenant's suggestions, scored now or earlier in this request.
     pub async fn get(
         &self,
-        permits: &crate::mapping::scoring::ScoringPermits,
+        app: &AppState,
         account_id: i64,
         tenant_row: i64,
         name: &str,
         domains: &[String],
-        candidates: Candidates,
     ) -> Result<Scored, AppError> {
-        let cell = self.0.lock().unwrap_or_else(|p| p.into_inner()).entry(tenant_row).or_default().clone();
+        let cell = self.scored.lock().unwrap_or_else(|p| p.into_inner()).entry(tenant_row).or_default().clone();
         cell.get_or_try_init(|| async {
-            let _turn = permits.turn(account_id).await;
+            let candidates = self.candidates(app, account_id).await?;
+            let _turn = app.scoring.turn(account_id).await;
             let (name, domains) = (name.to_owned(), domains.to_vec());
             let scored = tokio::task::spawn_blocking(move || {
                 let (clients, mapped) = (&candidates.0, &candidates.1);

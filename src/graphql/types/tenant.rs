@@ -9,9 +9,7 @@ use crate::{
     error::{AppError, AppResult},
     graphql::{
         ContextExt,
-        loaders::{
-            CandidatesByAccount, ClientById, MappingByTenant, SuggestionCache, TenantById, UserCountByTenant, load,
-        },
+        loaders::{ClientById, MappingByTenant, SuggestionCache, TenantById, UserCountByTenant, load},
         types::client::Client,
     },
     microsoft::roles,
@@ -129,10 +127,9 @@ impl M365Tenant {
         if !(0..=20).contains(&first) {
             return Err(AppError::bad_input("first", "first must be between 0 and 20"));
         }
-        let Some(candidates) = load::<CandidatesByAccount>(ctx, self.account_id).await? else { return Ok(vec![]) };
         let found = ctx
             .data_unchecked::<SuggestionCache>()
-            .get(&ctx.state().scoring, self.account_id, self.row, &self.display_name, &self.domains, candidates)
+            .get(ctx.state(), self.account_id, self.row, &self.display_name, &self.domains)
             .await?;
         let mut out = Vec::with_capacity(first as usize);
         for s in found.iter().take(first as usize) {
