@@ -667,3 +667,18 @@ async fn the_audit_trail_records_every_action_and_survives_a_disconnect() {
     let theirs = data(app.gql(Some(&app.admin_token(other)), q, json!({})).await);
     assert_eq!(theirs["auditEvents"]["totalCount"], 0);
 }
+
+/// Under an https `PUBLIC_URL` the browser cookie is `Secure` too.
+#[tokio::test]
+async fn the_browser_cookie_is_secure_under_https() {
+    let app = TestApp::spawn_with(|c| c.public_url = Some(url::Url::parse("https://m365.example.com").unwrap())).await;
+    let t = app.admin_token(app.account("A", true).await);
+    let start = url::Url::parse(&start_url(&app, &t).await).unwrap();
+    assert_eq!(start.origin().ascii_serialization(), "https://m365.example.com");
+    let r = Browser::default().get(&app.url(&format!("{}?{}", start.path(), start.query().unwrap()))).await;
+    assert_eq!(r.status(), 303);
+    let cookie = r.headers()["set-cookie"].to_str().unwrap();
+    for attr in ["HttpOnly", "SameSite=Lax", "Secure", "Path=/oauth/m365", "Max-Age=900"] {
+        assert!(cookie.contains(attr), "{attr} in {cookie}");
+    }
+}
