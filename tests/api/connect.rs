@@ -560,15 +560,9 @@ async fn the_audit_trail_records_every_action_and_survives_a_disconnect() {
     app.state.clock.advance(Duration::from_secs(31));
     let run = data(app.gql(Some(&t), "mutation { triggerM365Sync { id } }", json!({})).await);
     app.wait_idle(&t).await;
-    let clients = data(
-        app.gql(
-            Some(&t),
-            "mutation($c: [ClientInput!]!) { upsertClients(clients: $c) { id } }",
-            json!({"c": [
-        {"source": "cw", "externalId": "1", "name": "One"}, {"source": "cw", "externalId": "2", "name": "Two"}]}),
-        )
-        .await,
-    );
+    let clients = app
+        .upsert_clients(&t, json!([{"source": "cw", "externalId": "1", "name": "One"}, {"source": "cw", "externalId": "2", "name": "Two"}]))
+        .await;
     data(
         app.gql(
             Some(&t),
@@ -580,7 +574,7 @@ async fn the_audit_trail_records_every_action_and_survives_a_disconnect() {
     );
     let tenants = data(app.gql(Some(&t), "{ m365Tenants(first: 10) { edges { node { id } } } }", json!({})).await);
     let tenant = |i: usize| tenants["m365Tenants"]["edges"][i]["node"]["id"].clone();
-    let client = |i: usize| clients["upsertClients"][i]["id"].clone();
+    let client = |i: usize| clients[i]["id"].clone();
     data(
         app.gql(
             Some(&t),

@@ -174,6 +174,12 @@ impl TestApp {
         )
     }
 
+    /// Upserts clients (a JSON list of `ClientInput`); returns them (`id`, `name`) in input order.
+    pub async fn upsert_clients(&self, token: &str, clients: Value) -> Vec<Value> {
+        let q = "mutation($c: [ClientInput!]!) { upsertClients(clients: $c) { id name } }";
+        data(self.gql(Some(token), q, json!({"c": clients})).await)["upsertClients"].as_array().unwrap().clone()
+    }
+
     /// POSTs a GraphQL request; returns the JSON body.
     pub async fn gql(&self, token: Option<&str>, query: &str, variables: Value) -> Value {
         let mut req = self.http.post(self.url("/graphql")).json(&json!({"query": query, "variables": variables}));

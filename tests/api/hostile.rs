@@ -471,20 +471,14 @@ async fn moving_a_contact_to_another_client_unlinks_its_old_users() {
     let world = app.emu.state.lock().world.clone();
     let wt = world.customers().iter().find(|w| w.id == tenant["tenantId"]).unwrap().clone();
     let member = wt.users.iter().find(|u| u.user_type == "Member").unwrap().upn.clone();
-    let clients = data(
-        app.gql(
-            Some(&t),
-            "mutation($c: [ClientInput!]!) { upsertClients(clients: $c) { id } }",
-            json!({"c": [
-        {"source": "cw", "externalId": "1", "name": "One"}, {"source": "cw", "externalId": "2", "name": "Two"}]}),
-        )
-        .await,
-    );
+    let clients = app
+        .upsert_clients(&t, json!([{"source": "cw", "externalId": "1", "name": "One"}, {"source": "cw", "externalId": "2", "name": "Two"}]))
+        .await;
     data(
         app.gql(
             Some(&t),
             "mutation($t: ID!, $c: ID!) { createTenantMapping(tenantId: $t, clientId: $c) { createdAt } }",
-            json!({"t": tenant["id"], "c": clients["upsertClients"][0]["id"]}),
+            json!({"t": tenant["id"], "c": clients[0]["id"]}),
         )
         .await,
     );

@@ -26,20 +26,6 @@ async fn setup(app: &TestApp) -> (i64, String, Vec<Value>) {
     (acc, t, tenants)
 }
 
-async fn upsert_clients(app: &TestApp, t: &str, clients: Value) -> Vec<Value> {
-    data(
-        app.gql(
-            Some(t),
-            "mutation($c: [ClientInput!]!) { upsertClients(clients: $c) { id name } }",
-            json!({"c": clients}),
-        )
-        .await,
-    )["upsertClients"]
-        .as_array()
-        .unwrap()
-        .clone()
-}
-
 #[tokio::test]
 async fn suggestions_rank_domains_then_names() {
     let app = TestApp::spawn().await;
@@ -48,16 +34,16 @@ async fn suggestions_rank_domains_then_names() {
     let domain = t0["defaultDomain"].as_str().unwrap().to_owned();
     let name = t0["displayName"].as_str().unwrap().to_owned();
     let base = name.split_whitespace().next().unwrap().to_owned();
-    let clients = upsert_clients(
-        &app,
-        &t,
-        json!([
-            {"source": "cw", "externalId": "1", "name": "Unrelated Name", "domains": [domain]},
-            {"source": "cw", "externalId": "2", "name": format!("{base}, Inc.")},
-            {"source": "cw", "externalId": "3", "name": "Nothing Alike At All"},
-        ]),
-    )
-    .await;
+    let clients = app
+        .upsert_clients(
+            &t,
+            json!([
+                {"source": "cw", "externalId": "1", "name": "Unrelated Name", "domains": [domain]},
+                {"source": "cw", "externalId": "2", "name": format!("{base}, Inc.")},
+                {"source": "cw", "externalId": "3", "name": "Nothing Alike At All"},
+            ]),
+        )
+        .await;
     data(app.gql(Some(&t), "mutation($c: [ContactInput!]!) { upsertContacts(contacts: $c) { id } }", json!({"c": [
         {"source": "cw", "externalId": "k", "clientExternalId": "3", "name": "K", "emails": [format!("k@{}", tenants[1]["defaultDomain"].as_str().unwrap())]}
     ]})).await);
@@ -90,7 +76,7 @@ async fn mapping_links_users_to_contacts_and_unmapping_removes_the_links() {
         .find(|p| p.starts_with("smtp:"))
         .map(|p| p[5..].to_owned())
         .unwrap_or_else(|| members[1].upn.clone());
-    let clients = upsert_clients(&app, &t, json!([{"source": "cw", "externalId": "1", "name": "C"}])).await;
+    let clients = app.upsert_clients(&t, json!([{"source": "cw", "externalId": "1", "name": "C"}])).await;
     data(app.gql(Some(&t), "mutation($c: [ContactInput!]!) { upsertContacts(contacts: $c) { id } }", json!({"c": [
         {"source": "cw", "externalId": "a", "clientExternalId": "1", "name": "By mail", "emails": [members[0].upn.to_uppercase()]},
         {"source": "cw", "externalId": "b", "clientExternalId": "1", "name": "By alias", "emails": [alias.clone()]},
@@ -166,15 +152,15 @@ async fn mapping_links_users_to_contacts_and_unmapping_removes_the_links() {
 async fn summary_bulk_all_or_nothing_and_accepting_suggestions() {
     let app = TestApp::spawn().await;
     let (_, t, tenants) = setup(&app).await;
-    let clients = upsert_clients(
-        &app,
-        &t,
-        json!([
-            {"source": "cw", "externalId": "1", "name": "One", "domains": [tenants[2]["defaultDomain"]]},
-            {"source": "cw", "externalId": "2", "name": "Two"},
-        ]),
-    )
-    .await;
+    let clients = app
+        .upsert_clients(
+            &t,
+            json!([
+                {"source": "cw", "externalId": "1", "name": "One", "domains": [tenants[2]["defaultDomain"]]},
+                {"source": "cw", "externalId": "2", "name": "Two"},
+            ]),
+        )
+        .await;
     assert_eq!(
         data(app.gql(Some(&t), SUMMARY, json!({})).await)["m365TenantMappingSummary"],
         json!({"total": 4, "mapped": 0, "unmapped": 4})
@@ -349,7 +335,7 @@ async fn user_pages_are_stable_and_bounded() {
 async fn a_page_costs_a_fixed_number_of_statements() {
     let app = TestApp::spawn_world(WorldSpec { seed: 12, tenants: 6, users_per_tenant: 40 }, |_| {}).await;
     let (_, t, tenants) = setup(&app).await;
-    let clients = upsert_clients(&app, &t, json!([{"source": "cw", "externalId": "1", "name": "C"}])).await;
+    let clients = app.upsert_clients(&t, json!([{"source": "cw", "externalId": "1", "name": "C"}])).await;
     // Every tenant mapped, so every page exercises every relation.
     for tenant in &tenants {
         data(app.gql(Some(&t), MAP, json!({"t": tenant["id"], "c": clients[0]["id"]})).await);
@@ -375,7 +361,7 @@ async fn a_page_costs_a_fixed_number_of_statements() {
 async fn no_root_field_reaches_another_account() {
     let app = TestApp::spawn().await;
     let (_, ta, tenants) = setup(&app).await;
-    let clients = upsert_clients(&app, &ta, json!([{"source": "cw", "externalId": "1", "name": "A's client"}])).await;
+    let clients = app.upsert_clients(&ta, json!([{"source": "cw", "externalId": "1", "name": "A's client"}])).await;
     data(app.gql(Some(&ta), MAP, json!({"t": tenants[0]["id"], "c": clients[0]["id"]})).await);
     let b = app.account("B", true).await;
     let tb = app.admin_token(b);
@@ -439,7 +425,7 @@ async fn no_root_field_reaches_another_account() {
         Value::Null
     );
     // Mutations on A's ids from B.
-    let bc = upsert_clients(&app, &tb, json!([{"source": "cw", "externalId": "1", "name": "B's client"}])).await;
+    let bc = app.upsert_clients(&tb, json!([{"source": "cw", "externalId": "1", "name": "B's client"}])).await;
     assert_eq!(error_code(&app.gql(Some(&tb), MAP, json!({"t": tid, "c": bc[0]["id"]})).await), Some("BAD_USER_INPUT"));
     assert_eq!(
         error_code(
