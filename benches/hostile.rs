@@ -18,7 +18,8 @@ mod common;
 use std::time::{Duration, Instant};
 
 use common::{Service, env_or};
-use m365_integration::{auth::AuthKeys, config::Secret, emulator::world::WorldSpec};
+use m365_emulator::world::WorldSpec;
+use m365_integration::{auth::AuthKeys, config::Secret};
 use serde_json::{Value, json};
 
 fn percentile(sorted: &[Duration], p: f64) -> Duration {

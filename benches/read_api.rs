@@ -17,7 +17,8 @@ use std::{
 };
 
 use common::{Service, env_or};
-use m365_integration::{emulator::world::WorldSpec, graphql::types::encode_cursor};
+use m365_emulator::world::WorldSpec;
+use m365_integration::graphql::types::encode_cursor;
 use serde_json::{Value, json};
 const USERS: &str = "query($after: String) { m365Users(first: 100, after: $after) { totalCount pageInfo { endCursor } edges { cursor node { id objectId displayName userPrincipalName mail aliases accountEnabled userType isAdmin isLicensed mfa { status methods source checkedAt unavailableReason } licenses { skuId skuPartNumber friendlyName } contact { name emails } contactMatch { status matchedAddress } tenant { id displayName defaultDomain mapping { client { name } } } client { name } } } } }";
 

@@ -15,7 +15,7 @@ mod common;
 use std::time::Duration;
 
 use common::{Service, env_or};
-use m365_integration::emulator::world::{TenantKnobs, Throttle, WorldSpec};
+use m365_emulator::world::{TenantKnobs, Throttle, WorldSpec};
 use serde_json::{Value, json};
 
 fn seconds(run: &Value) -> f64 {

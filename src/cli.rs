@@ -8,10 +8,9 @@ use crate::{
     app::{Application, BoxError, shutdown_signal},
     auth::{AuthKeys, MANAGE_TENANT_SETTINGS},
     config::{Config, DEFAULT_DATABASE_URL, LogFormat, Secret, parse_duration},
-    db,
-    emulator::{Emulator, EmulatorConfig, Scenario, world::WorldSpec},
-    graphql,
+    db, graphql,
 };
+use m365_emulator::{Emulator, EmulatorConfig, Scenario, world::WorldSpec};
 
 /// Tenant-level Microsoft 365 integration for MSPs, served over GraphQL.
 #[derive(Parser)]
@@ -57,7 +56,7 @@ struct EmulatorArgs {
     /// Latency added to every request, in milliseconds.
     #[arg(long, default_value_t = 0)]
     latency_ms: u64,
-    /// A JSON scenario file with knobs (see `emulator::Scenario`).
+    /// A JSON scenario file with knobs (see `m365_emulator::Scenario`).
     #[arg(long)]
     scenario: Option<std::path::PathBuf>,
     /// The shared app's client id.

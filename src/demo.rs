@@ -13,8 +13,8 @@ use crate::{
     clients::{self, ClientUpsert, ContactUpsert},
     config::{Config, Secret},
     db,
-    emulator::{Emulator, EmulatorConfig, world::WorldSpec},
 };
+use m365_emulator::{Emulator, EmulatorConfig, world::WorldSpec};
 
 /// `demo` flags.
 #[derive(Clone, Debug, clap::Args)]

@@ -19,7 +19,6 @@ pub mod connect;
 pub mod contacts;
 pub mod db;
 pub mod demo;
-pub mod emulator;
 pub mod error;
 pub mod graphql;
 pub mod http;

@@ -4,10 +4,10 @@
 use std::{process::Command, time::Duration};
 
 use base64::Engine;
+use m365_emulator::{AuthorizeMode, Emulator, EmulatorConfig, world::WorldSpec};
 use m365_integration::{
     auth::{AuthKeys, MANAGE_TENANT_SETTINGS},
     config::Secret,
-    emulator::{AuthorizeMode, Emulator, EmulatorConfig, world::WorldSpec},
 };
 use serde_json::{Value, json};
 

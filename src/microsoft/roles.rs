@@ -1,5 +1,6 @@
-//! Built-in Entra role template ids (the `roleDefinitionId`s of GDAP relationships), their names,
-//! and which of them unlock which reads.
+//! Built-in Entra role template ids (the `roleDefinitionId`s of GDAP relationships), and their names,
+//! used to name the roles a relationship holds. Which role may read what is the emulator's own copy
+//! (`m365-emulator`), so a misreading here is not repeated there.
 
 /// Global Administrator.
 pub const GLOBAL_ADMINISTRATOR: &str = "62e90394-69f5-4237-9190-012177145e10";
@@ -59,22 +60,6 @@ pub fn name(template_id: &str) -> String {
         .find(|(id, _)| id.eq_ignore_ascii_case(template_id))
         .map_or_else(|| template_id.to_owned(), |(_, n)| (*n).to_owned())
 }
-
-/// Roles that may read the directory (users, organization, subscribed SKUs).
-pub const DIRECTORY_READ: &[&str] = &[
-    GLOBAL_ADMINISTRATOR,
-    GLOBAL_READER,
-    DIRECTORY_READERS,
-    USER_ADMINISTRATOR,
-    HELPDESK_ADMINISTRATOR,
-    LICENSE_ADMINISTRATOR,
-];
-/// Roles that may read other users' authentication methods (Microsoft's documented list).
-pub const METHODS_READ: &[&str] =
-    &[GLOBAL_ADMINISTRATOR, GLOBAL_READER, AUTHENTICATION_ADMINISTRATOR, PRIVILEGED_AUTHENTICATION_ADMINISTRATOR];
-/// Roles that may read the authentication-methods registration report.
-pub const REPORTS_READ: &[&str] =
-    &[GLOBAL_ADMINISTRATOR, GLOBAL_READER, REPORTS_READER, SECURITY_READER, SECURITY_ADMINISTRATOR];
 
 #[cfg(test)]
 mod tests {

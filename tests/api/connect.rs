@@ -3,12 +3,8 @@
 use std::time::Duration;
 
 use entity::{m365_connection, prelude::*};
-use m365_integration::{
-    config::Secret,
-    connect::vault::Vault,
-    db,
-    emulator::{AuthorizeMode, PartnerKnobs},
-};
+use m365_emulator::{AuthorizeMode, PartnerKnobs};
+use m365_integration::{config::Secret, connect::vault::Vault, db};
 use sea_orm::{ConnectionTrait, EntityTrait, PaginatorTrait, Statement};
 use serde_json::{Value, json};
 
@@ -359,11 +355,11 @@ async fn disconnect_removes_everything_but_clients_and_contacts() {
 #[tokio::test]
 async fn disconnect_while_a_sync_is_writing_leaves_nothing_behind() {
     // Slow Microsoft: the sync is mid-flight when the disconnect lands.
-    let app = TestApp::spawn_world(
-        m365_integration::emulator::world::WorldSpec { seed: 3, tenants: 12, users_per_tenant: 30 },
-        |c| c.sync_concurrency = 2,
-    )
-    .await;
+    let app =
+        TestApp::spawn_world(m365_emulator::world::WorldSpec { seed: 3, tenants: 12, users_per_tenant: 30 }, |c| {
+            c.sync_concurrency = 2
+        })
+        .await;
     let acc = app.account("A", true).await;
     let t = app.admin_token(acc);
     app.emu.state.lock().latency = Duration::from_millis(40);
@@ -397,7 +393,7 @@ async fn a_wrong_encryption_key_is_a_clear_error_not_a_panic() {
     let dir = tempfile::tempdir().unwrap();
     let other = TestApp::spawn_on(
         url,
-        m365_integration::emulator::world::WorldSpec::default(),
+        m365_emulator::world::WorldSpec::default(),
         |c| {
             c.token_encryption_key =
                 Some(Secret::new(base64::Engine::encode(&base64::engine::general_purpose::STANDARD, [9u8; 32])));

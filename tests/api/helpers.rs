@@ -6,12 +6,12 @@ use std::{
 };
 
 use base64::Engine;
+use m365_emulator::{AuthorizeMode, Emulator, EmulatorConfig, world::WorldSpec};
 use m365_integration::{
     app::{AppState, Application},
     auth::{AuthKeys, MANAGE_TENANT_SETTINGS},
     config::{Config, Secret},
     db,
-    emulator::{AuthorizeMode, Emulator, EmulatorConfig, world::WorldSpec},
 };
 use sea_orm::{ConnectionTrait, Database};
 use serde_json::{Value, json};

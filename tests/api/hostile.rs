@@ -5,7 +5,8 @@
 use std::time::{Duration, Instant};
 
 use futures_util::StreamExt;
-use m365_integration::{auth::AuthKeys, config::Secret, db, emulator::world::WorldSpec};
+use m365_emulator::world::WorldSpec;
+use m365_integration::{auth::AuthKeys, config::Secret, db};
 use sea_orm::{ConnectionTrait, Statement};
 use serde_json::{Value, json};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};

@@ -3,7 +3,7 @@
 
 use std::sync::atomic::Ordering;
 
-use m365_integration::emulator::world::WorldSpec;
+use m365_emulator::world::WorldSpec;
 use serde_json::{Value, json};
 
 use crate::helpers::{TestApp, data, error_code};

@@ -4,12 +4,12 @@
 use std::time::{Duration, Instant};
 
 use futures_util::TryStreamExt;
+use m365_emulator::{
+    AuthorizeMode, Emulator, EmulatorConfig, PartnerKnobs,
+    world::{TenantKnobs, Throttle, WorldSpec},
+};
 use m365_integration::{
     config::Secret,
-    emulator::{
-        AuthorizeMode, Emulator, EmulatorConfig, PartnerKnobs,
-        world::{TenantKnobs, Throttle, WorldSpec},
-    },
     microsoft::{
         graph::{BatchGet, GraphClient, GraphError, RetryPolicy},
         identity::{IdentityClient, IdentityError, TokenSet, classify_redirect},

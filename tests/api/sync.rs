@@ -4,14 +4,11 @@
 use std::time::Duration;
 
 use entity::prelude::*;
-use m365_integration::{
-    db,
-    emulator::{
-        PartnerKnobs,
-        world::{TenantKnobs, Throttle, WorldSpec},
-    },
-    microsoft::roles,
+use m365_emulator::{
+    PartnerKnobs,
+    world::{TenantKnobs, Throttle, WorldSpec},
 };
+use m365_integration::{db, microsoft::roles};
 use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter};
 use serde_json::{Value, json};
 
@@ -86,13 +83,10 @@ async fn synced_data_matches_microsoft() {
         let users = M365User::find().filter(entity::m365_user::Column::TenantId.eq(tenant.id)).all(db).await.unwrap();
         for u in &t.users {
             let row = users.iter().find(|r| r.object_id == u.id).expect("every user is stored");
-            let strong = u.methods.iter().any(|m| {
-                !matches!(
-                    m,
-                    m365_integration::emulator::world::Method::Password
-                        | m365_integration::emulator::world::Method::Email
-                )
-            });
+            let strong = u
+                .methods
+                .iter()
+                .any(|m| !matches!(m, m365_emulator::world::Method::Password | m365_emulator::world::Method::Email));
             assert_eq!(row.mfa_status, if strong { "enabled" } else { "disabled" }, "{}", u.upn);
             assert_eq!(row.account_enabled, u.account_enabled);
             assert_eq!(row.is_licensed, !u.sku_ids.is_empty());

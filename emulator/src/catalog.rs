@@ -106,5 +106,58 @@ pub fn includes_p1(s: &SkuDef) -> bool {
     s.plans.iter().any(|(_, name)| *name == "AAD_PREMIUM")
 }
 
-/// Built-in role template ids (shared with the client side).
-pub use crate::microsoft::roles;
+/// Built-in Entra role template ids and which of them Microsoft documents as allowing each read.
+/// This is the emulator's own copy, taken from Microsoft's documentation, not the service's:
+/// if the service misreads which role may read what, the emulator disagrees with it.
+pub mod roles {
+    // Template ids: "Microsoft Entra built-in roles"
+    // (https://learn.microsoft.com/entra/identity/role-based-access-control/permissions-reference).
+
+    /// Global Administrator.
+    pub const GLOBAL_ADMINISTRATOR: &str = "62e90394-69f5-4237-9190-012177145e10";
+    /// Global Reader.
+    pub const GLOBAL_READER: &str = "f2ef992c-3afb-46b9-b7cf-a126ee74c451";
+    /// User Administrator.
+    pub const USER_ADMINISTRATOR: &str = "fe930be7-5e62-47db-91af-98c3a49a38b1";
+    /// Reports Reader.
+    pub const REPORTS_READER: &str = "4a5d8f65-41da-4de4-8968-e035b65339cf";
+    /// Authentication Administrator.
+    pub const AUTHENTICATION_ADMINISTRATOR: &str = "c4e39bd9-1100-46d3-8c65-fb160da0071f";
+    /// Privileged Authentication Administrator.
+    pub const PRIVILEGED_AUTHENTICATION_ADMINISTRATOR: &str = "7be44c8a-adaf-4e2a-84d6-ab2649e08a13";
+    /// Security Reader.
+    pub const SECURITY_READER: &str = "5d6b6bb7-de71-4623-b4af-96380a352509";
+    /// Security Administrator.
+    pub const SECURITY_ADMINISTRATOR: &str = "194ae4cb-b126-40b2-bd5b-6091b380977d";
+    /// Directory Readers.
+    pub const DIRECTORY_READERS: &str = "88d8e3e3-8f55-4a1e-953a-9b9898b8876b";
+    /// License Administrator.
+    pub const LICENSE_ADMINISTRATOR: &str = "4d6ac14f-3453-41d0-bef9-a3e0c569773a";
+    /// Helpdesk Administrator.
+    pub const HELPDESK_ADMINISTRATOR: &str = "729827e3-9c14-49f7-bb1b-9608f156bbb8";
+
+    /// Roles that may read the directory in a customer tenant (`/users`, `/organization`,
+    /// `/subscribedSkus`) through GDAP: every role whose permissions include
+    /// `microsoft.directory/users/standard/read` ("Microsoft Entra built-in roles"; Directory
+    /// Readers is the least privileged).
+    pub const DIRECTORY_READ: &[&str] = &[
+        GLOBAL_ADMINISTRATOR,
+        GLOBAL_READER,
+        DIRECTORY_READERS,
+        USER_ADMINISTRATOR,
+        HELPDESK_ADMINISTRATOR,
+        LICENSE_ADMINISTRATOR,
+    ];
+    /// Roles that may list another user's authentication methods: "List methods", delegated
+    /// scenarios — "Global Reader, Authentication Administrator, Privileged Authentication
+    /// Administrator" (https://learn.microsoft.com/graph/api/authentication-list-methods), plus
+    /// Global Administrator, which holds every permission.
+    pub const METHODS_READ: &[&str] =
+        &[GLOBAL_ADMINISTRATOR, GLOBAL_READER, AUTHENTICATION_ADMINISTRATOR, PRIVILEGED_AUTHENTICATION_ADMINISTRATOR];
+    /// Roles that may read the registration report: "List userRegistrationDetails", delegated
+    /// scenarios — "Reports Reader, Security Reader, Security Administrator, Global Reader"
+    /// (https://learn.microsoft.com/graph/api/authenticationmethodsroot-list-userregistrationdetails),
+    /// plus Global Administrator.
+    pub const REPORTS_READ: &[&str] =
+        &[GLOBAL_ADMINISTRATOR, GLOBAL_READER, REPORTS_READER, SECURITY_READER, SECURITY_ADMINISTRATOR];
+}
