@@ -15,6 +15,7 @@ pub mod m365_user;
 pub mod m365_user_license;
 pub mod oauth_state;
 pub mod prelude;
+pub mod states;
 pub mod sync_run;
 pub mod tenant_mapping;
 pub mod types;

@@ -1,5 +1,6 @@
 //! `m365_connection`: one per account, the stored Microsoft authorization.
 
+use crate::states::ConnectionStatus;
 use sea_orm::entity::prelude::*;
 
 #[derive(Clone, PartialEq, Eq, DeriveEntityModel)]
@@ -16,8 +17,7 @@ pub struct Model {
     /// Which encryption key wrote `refresh_token_enc`.
     pub key_id: String,
     pub scopes: String,
-    /// `connected` or `needs_reconnect`.
-    pub status: String,
+    pub status: ConnectionStatus,
     pub connected_by: String,
     /// The Microsoft user who consented: UPN and object id.
     pub consented_by_upn: Option<String>,

@@ -1,6 +1,9 @@
 //! `m365_tenant`: a customer tenant discovered through GDAP.
 
-use crate::types::StringList;
+use crate::{
+    states::{MfaSource, TenantOutcome},
+    types::{StringList, TenantGuid},
+};
 use sea_orm::entity::prelude::*;
 
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
@@ -9,8 +12,10 @@ pub struct Model {
     #[sea_orm(primary_key)]
     pub id: i64,
     pub account_id: i64,
-    /// Microsoft tenant id (GUID).
-    pub tenant_id: String,
+    /// Microsoft's tenant id (the directory GUID); not our row id, which is `id` here and
+    /// `tenant_id` in the tables that point at this one.
+    #[sea_orm(column_name = "tenant_id")]
+    pub microsoft_tenant_id: TenantGuid,
     pub display_name: String,
     pub default_domain: Option<String>,
     #[sea_orm(column_type = "Json")]
@@ -18,13 +23,12 @@ pub struct Model {
     /// Names of the GDAP roles held in this tenant.
     #[sea_orm(column_type = "Json")]
     pub gdap_roles: StringList,
-    /// `ok`, `partial`, `failed` (null before the first sync of this tenant).
-    pub sync_status: Option<String>,
+    /// Null before the first sync of this tenant.
+    pub sync_status: Option<TenantOutcome>,
     pub sync_error_code: Option<String>,
     pub sync_error: Option<String>,
     pub remediation: Option<String>,
-    /// `registration_report` or `authentication_methods`.
-    pub mfa_source: Option<String>,
+    pub mfa_source: Option<MfaSource>,
     pub last_synced_at: Option<DateTimeUtc>,
     pub created_at: DateTimeUtc,
 }

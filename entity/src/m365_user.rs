@@ -1,6 +1,9 @@
 //! `m365_user`: a user of a customer tenant, with MFA state and contact link.
 
-use crate::types::StringList;
+use crate::{
+    states::{MfaSource, MfaStatus},
+    types::StringList,
+};
 use sea_orm::entity::prelude::*;
 
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
@@ -9,7 +12,7 @@ pub struct Model {
     #[sea_orm(primary_key)]
     pub id: i64,
     pub account_id: i64,
-    /// `m365_tenant.id`.
+    /// Our row id of the tenant (`m365_tenant.id`), not Microsoft's tenant GUID.
     pub tenant_id: i64,
     /// Microsoft object id.
     pub object_id: String,
@@ -23,11 +26,10 @@ pub struct Model {
     pub user_type: Option<String>,
     pub is_admin: Option<bool>,
     pub is_licensed: bool,
-    /// `enabled`, `disabled` or `unavailable`.
-    pub mfa_status: String,
+    pub mfa_status: MfaStatus,
     #[sea_orm(column_type = "Json")]
     pub mfa_methods: StringList,
-    pub mfa_source: Option<String>,
+    pub mfa_source: Option<MfaSource>,
     pub mfa_checked_at: Option<DateTimeUtc>,
     pub mfa_unavailable_reason: Option<String>,
     pub contact_id: Option<i64>,

@@ -1,6 +1,9 @@
 //! `sync_run`: one sync of an account; its live lease doubles as the sync lock.
 
-use crate::types::TenantResults;
+use crate::{
+    states::{RunStatus, RunTrigger},
+    types::TenantResults,
+};
 use sea_orm::entity::prelude::*;
 
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
@@ -9,10 +12,8 @@ pub struct Model {
     #[sea_orm(primary_key)]
     pub id: i64,
     pub account_id: i64,
-    /// `manual`, `scheduled` or `initial`.
-    pub trigger: String,
-    /// `queued`, `running`, `succeeded`, `partial`, `failed`, `cancelled`.
-    pub status: String,
+    pub trigger: RunTrigger,
+    pub status: RunStatus,
     pub phase: Option<String>,
     pub current_tenant: Option<String>,
     pub tenants_total: i64,

@@ -1,5 +1,6 @@
 //! `tenant_mapping`: a tenant mapped to one of the MSP's clients.
 
+use crate::states::MappingMethod;
 use sea_orm::entity::prelude::*;
 
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
@@ -12,8 +13,7 @@ pub struct Model {
     #[sea_orm(unique)]
     pub tenant_id: i64,
     pub client_id: i64,
-    /// `manual`, `bulk` or `suggestion`.
-    pub method: String,
+    pub method: MappingMethod,
     pub created_by: String,
     pub created_at: DateTimeUtc,
 }

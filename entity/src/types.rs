@@ -1,6 +1,7 @@
 //! Column value types shared by several entities.
 
-use sea_orm::FromJsonQueryResult;
+use crate::states::TenantOutcome;
+use sea_orm::{DeriveValueType, FromJsonQueryResult};
 use serde::{Deserialize, Serialize};
 
 /// A list of strings stored as a JSON array (domains, e-mail addresses, role names, methods).
@@ -20,15 +21,41 @@ impl From<Vec<String>> for StringList {
     }
 }
 
+/// Microsoft's id of a tenant (the directory GUID, e.g. from `/organization` or a GDAP
+/// relationship's `customer.tenantId`). Our own row ids of tenants are plain `i64`s named
+/// `tenant_row` or `tenant_id` on the tables that point at `m365_tenant`.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, DeriveValueType)]
+#[serde(transparent)]
+pub struct TenantGuid(pub String);
+
+impl TenantGuid {
+    /// The GUID as text.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Display for TenantGuid {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl From<String> for TenantGuid {
+    fn from(s: String) -> Self {
+        Self(s)
+    }
+}
+
 /// The outcome of one tenant inside a sync run, stored as JSON on the run.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TenantResult {
-    /// Microsoft tenant id.
-    pub tenant_id: String,
+    /// Microsoft's tenant id (stored under the key `tenant_id`).
+    pub tenant_id: TenantGuid,
     /// Tenant display name at the time of the run.
     pub display_name: String,
-    /// `OK`, `PARTIAL` or `FAILED`.
-    pub outcome: String,
+    /// Stored as `OK`, `PARTIAL` or `FAILED`.
+    pub outcome: TenantOutcome,
     /// Machine-readable reason when not OK.
     pub error_code: Option<String>,
     /// Human-readable reason when not OK.

@@ -19,10 +19,7 @@ use crate::{
     config::Secret,
     db::{self, connections::Removed},
     error::{AppError, AppResult},
-    microsoft::{
-        identity::{IdentityError, classify_redirect},
-        models::{Organization, Page},
-    },
+    microsoft::identity::{IdentityError, classify_redirect},
 };
 
 /// How long a connect state is valid (the guide: "about 15 minutes").
@@ -313,14 +310,18 @@ async fn complete(
     let tokens = app.identity.exchange_code(code, &verifier).await.map_err(from_identity)?;
     let refresh = tokens.refresh_token.ok_or(CallbackError::NoRefreshToken)?;
     // The redirect's tenant can be spoofed; ask Graph with the token instead.
-    let org: Page<Organization> =
-        app.graph.get(tokens.access_token.expose(), "/organization?$select=id,displayName").await.map_err(|e| {
-            CallbackError::Microsoft { error: format!("reading your organization failed: {e}"), aadsts: None }
+    let org = app
+        .graph
+        .organization(tokens.access_token.expose())
+        .await
+        .map_err(|e| CallbackError::Microsoft {
+            error: format!("reading your organization failed: {e}"),
+            aadsts: None,
+        })?
+        .ok_or_else(|| CallbackError::Microsoft {
+            error: "Microsoft returned no organization for the signed-in account".into(),
+            aadsts: None,
         })?;
-    let org = org.value.into_iter().next().ok_or_else(|| CallbackError::Microsoft {
-        error: "Microsoft returned no organization for the signed-in account".into(),
-        aadsts: None,
-    })?;
     // One partner tenant per account, one account per partner tenant.
     let existing = db::connections::get(&app.db, st.account_id).await.map_err(internal)?;
     if let Some(existing) = &existing
@@ -335,7 +336,7 @@ async fn complete(
         return Err(CallbackError::PartnerTenantInUse);
     }
     // Who consented (for the record; a failure here does not fail the connect).
-    let me: Option<Me> = match app.graph.get(tokens.access_token.expose(), "/me?$select=id,userPrincipalName").await {
+    let me = match app.graph.me(tokens.access_token.expose()).await {
         Ok(me) => Some(me),
         Err(e) => {
             tracing::warn!(error = %e, "reading the consenting user failed");
@@ -377,16 +378,8 @@ async fn complete(
     audit::record(&txn, st.account_id, kind, &st.user_sub, detail, now).await.map_err(internal)?;
     txn.commit().await.map_err(taken)?;
     tracing::info!(account_id = st.account_id, partner_tenant = %org.id, "Microsoft 365 connected");
-    app.sync.connected(app, st.account_id).await;
+    crate::sync::connected(app, st.account_id).await;
     Ok(())
-}
-
-/// The signed-in user, from Graph's `/me`.
-#[derive(serde::Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct Me {
-    id: String,
-    user_principal_name: Option<String>,
 }
 
 /// A Graph token for the partner tenant, from the stored authorization. The rotated refresh
@@ -449,7 +442,7 @@ pub async fn disconnect(app: &AppState, account_id: i64, actor: &str) -> AppResu
     });
     audit::record(&txn, account_id, AuditKind::Disconnected, actor, detail, now).await?;
     txn.commit().await?;
-    app.sync.disconnected(app, account_id).await;
+    crate::sync::disconnected(app, account_id).await;
     tracing::info!(account_id, ?removed, "Microsoft 365 disconnected");
     Ok(removed)
 }

@@ -52,16 +52,33 @@ pub fn user_addresses<'a>(
     let mut out = BTreeSet::new();
     out.extend(mail.map(normalize));
     out.insert(normalize(upn));
-    for a in aliases {
-        let a = a.trim();
-        let addr = match a.split_once(':') {
-            Some((scheme, rest)) if scheme.eq_ignore_ascii_case("smtp") => rest,
-            Some(_) => continue, // x500:, sip:… are not e-mail addresses
-            None => a,
-        };
-        out.insert(normalize(addr));
-    }
+    out.extend(aliases.into_iter().filter_map(|a| email_of(a)).map(normalize));
     out.retain(|a| a.contains('@'));
+    out
+}
+
+/// The e-mail address in a stored alias or a Graph `proxyAddresses` entry: `smtp:`/`SMTP:`
+/// entries give their address, bare addresses are themselves, other schemes (`x500:`, `sip:`…)
+/// are not e-mail addresses.
+fn email_of(entry: &str) -> Option<&str> {
+    let entry = entry.trim();
+    match entry.split_once(':') {
+        Some((scheme, rest)) if scheme.eq_ignore_ascii_case("smtp") => Some(rest.trim()),
+        Some(_) => None,
+        None => Some(entry),
+    }
+}
+
+/// A user's aliases as stored: the `smtp:` addresses among Graph's `proxyAddresses` and the
+/// `otherMails`, normalised, sorted, without duplicates.
+pub fn aliases(proxy_addresses: &[String], other_mails: &[String]) -> Vec<String> {
+    let proxies = proxy_addresses
+        .iter()
+        .filter(|p| p.split_once(':').is_some_and(|(s, _)| s.eq_ignore_ascii_case("smtp")))
+        .filter_map(|p| email_of(p));
+    let mut out: Vec<String> = proxies.chain(other_mails.iter().map(|m| m.trim())).map(normalize).collect();
+    out.sort();
+    out.dedup();
     out
 }
 
@@ -158,6 +175,14 @@ mod tests {
             a.into_iter().collect::<Vec<_>>(),
             ["alice@contoso.com", "alice@contoso.onmicrosoft.com", "alice@gmail.com", "asmith@contoso.com"]
         );
+    }
+
+    #[test]
+    fn stored_aliases_are_smtp_proxies_and_other_mails() {
+        let proxies = ["SMTP:Alice@Contoso.com".to_string(), "smtp:asmith@contoso.com".into(), "x500:/o=Ex".into()];
+        let others = [" Alice@Gmail.com ".to_string(), "alice@contoso.com".into()];
+        assert_eq!(aliases(&proxies, &others), ["alice@contoso.com", "alice@gmail.com", "asmith@contoso.com"]);
+        assert!(aliases(&[], &[]).is_empty());
     }
 
     #[test]

@@ -1,6 +1,9 @@
 //! Queries on `m365_connection`.
 
-use entity::m365_connection;
+use entity::{
+    m365_connection,
+    states::{ConnectionStatus, RunStatus},
+};
 use sea_orm::{ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter};
 
 /// The account's connection, if any.
@@ -180,7 +183,7 @@ pub async fn upsert(db: &impl ConnectionTrait, c: NewConnection<'_>) -> Result<m
             am.key_id = Set(c.key_id.to_owned());
             am.refresh_token_enc = Set(c.refresh_token_enc.to_owned());
             am.scopes = Set(c.scopes.to_owned());
-            am.status = Set("connected".into());
+            am.status = Set(ConnectionStatus::Connected);
             am.connected_by = Set(c.connected_by.to_owned());
             am.consented_by_upn = Set(c.consented_by_upn.map(str::to_owned));
             am.consented_by_oid = Set(c.consented_by_oid.map(str::to_owned));
@@ -198,7 +201,7 @@ pub async fn upsert(db: &impl ConnectionTrait, c: NewConnection<'_>) -> Result<m
                 refresh_token_enc: Set(c.refresh_token_enc.to_owned()),
                 key_id: Set(c.key_id.to_owned()),
                 scopes: Set(c.scopes.to_owned()),
-                status: Set("connected".into()),
+                status: Set(ConnectionStatus::Connected),
                 connected_by: Set(c.connected_by.to_owned()),
                 consented_by_upn: Set(c.consented_by_upn.map(str::to_owned)),
                 consented_by_oid: Set(c.consented_by_oid.map(str::to_owned)),
@@ -242,7 +245,7 @@ pub async fn mark_needs_reconnect(
     now: DateTime<Utc>,
 ) -> Result<(), DbErr> {
     m365_connection::Entity::update_many()
-        .col_expr(m365_connection::Column::Status, Expr::value("needs_reconnect"))
+        .col_expr(m365_connection::Column::Status, Expr::value(ConnectionStatus::NeedsReconnect))
         .col_expr(m365_connection::Column::LastError, Expr::value(reason))
         .col_expr(m365_connection::Column::UpdatedAt, Expr::value(now))
         .filter(m365_connection::Column::Id.eq(id))
@@ -305,7 +308,7 @@ pub async fn remove_all(db: &impl ConnectionTrait, account_id: i64, now: DateTim
         .rows_affected
         > 0;
     let cancelled_runs = sync_run::Entity::update_many()
-        .col_expr(sync_run::Column::Status, Expr::value("cancelled"))
+        .col_expr(sync_run::Column::Status, Expr::value(RunStatus::Cancelled))
         .col_expr(sync_run::Column::Error, Expr::value("Stopped: Microsoft 365 was disconnected."))
         .col_expr(sync_run::Column::FinishedAt, Expr::value(now))
         .col_expr(sync_run::Column::LeaseExpiresAt, Expr::value(Option::<DateTime<Utc>>::None))
@@ -384,7 +387,7 @@ pub async fn due_for_schedule(
 ) -> Result<Vec<m365_connection::Model>, DbErr> {
     use sea_orm::{QueryOrder, QuerySelect};
     let mut q = m365_connection::Entity::find()
-        .filter(m365_connection::Column::Status.eq("connected"))
+        .filter(m365_connection::Column::Status.eq(ConnectionStatus::Connected))
         // An account whose Microsoft 365 tab was switched off is not synced on a schedule.
         .filter(
             m365_connection::Column::AccountId.in_subquery(

@@ -3,7 +3,7 @@
 use std::collections::{HashMap, HashSet};
 
 use chrono::{DateTime, Utc};
-use entity::{client, contact, tenant_mapping};
+use entity::{client, contact, states::MappingMethod, tenant_mapping};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, PaginatorTrait, QueryFilter, QuerySelect, Set,
 };
@@ -16,7 +16,7 @@ pub async fn create(
     account_id: i64,
     tenant_row: i64,
     client_id: i64,
-    method: &str,
+    method: MappingMethod,
     by: &str,
     now: DateTime<Utc>,
 ) -> Result<Option<tenant_mapping::Model>, DbErr> {
@@ -24,7 +24,7 @@ pub async fn create(
         account_id: Set(account_id),
         tenant_id: Set(tenant_row),
         client_id: Set(client_id),
-        method: Set(method.to_owned()),
+        method: Set(method),
         created_by: Set(by.to_owned()),
         created_at: Set(now),
         ..Default::default()

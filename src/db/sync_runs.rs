@@ -1,10 +1,13 @@
 //! Queries on `sync_run`.
 
-use entity::sync_run;
+use entity::{
+    states::{RunStatus, RunTrigger},
+    sync_run,
+};
 use sea_orm::{ColumnTrait, ConnectionTrait, DbErr, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect};
 
 /// Statuses of a run that has not ended.
-pub const ACTIVE: [&str; 2] = ["queued", "running"];
+pub const ACTIVE: [RunStatus; 2] = RunStatus::ACTIVE;
 
 /// The account's queued or running run, if any.
 pub async fn current(db: &impl ConnectionTrait, account_id: i64) -> Result<Option<sync_run::Model>, DbErr> {
@@ -51,7 +54,7 @@ use sea_orm::{ActiveModelTrait, Set, sea_query::Expr};
 /// ([`super::connections::lock_exclusive`]), so no write of the dead worker is in flight.
 pub async fn expire_dead(db: &impl ConnectionTrait, account_id: i64, now: DateTime<Utc>) -> Result<u64, DbErr> {
     let q = sync_run::Entity::update_many()
-        .col_expr(sync_run::Column::Status, Expr::value("failed"))
+        .col_expr(sync_run::Column::Status, Expr::value(RunStatus::Failed))
         .col_expr(
             sync_run::Column::Error,
             Expr::value("The sync worker stopped responding; its lock expired and was released."),
@@ -83,7 +86,7 @@ pub async fn holds(db: &impl ConnectionTrait, id: i64, worker: &str) -> Result<b
         .select_only()
         .column(sync_run::Column::Id)
         .filter(sync_run::Column::Id.eq(id))
-        .filter(sync_run::Column::Status.eq("running"))
+        .filter(sync_run::Column::Status.eq(RunStatus::Running))
         .filter(sync_run::Column::LeaseOwner.eq(worker))
         .into_tuple::<i64>()
         .one(db)
@@ -96,7 +99,7 @@ pub async fn holds(db: &impl ConnectionTrait, id: i64, worker: &str) -> Result<b
 pub async fn claim(
     db: &impl ConnectionTrait,
     account_id: i64,
-    trigger: &str,
+    trigger: RunTrigger,
     by: Option<&str>,
     worker: &str,
     now: DateTime<Utc>,
@@ -104,8 +107,8 @@ pub async fn claim(
 ) -> Result<Option<sync_run::Model>, DbErr> {
     let res = sync_run::ActiveModel {
         account_id: Set(account_id),
-        trigger: Set(trigger.to_owned()),
-        status: Set("running".into()),
+        trigger: Set(trigger),
+        status: Set(RunStatus::Running),
         phase: Set(Some("starting".into())),
         current_tenant: Set(None),
         tenants_total: Set(0),
@@ -139,7 +142,7 @@ pub async fn renew(
     let res = sync_run::Entity::update_many()
         .col_expr(sync_run::Column::LeaseExpiresAt, Expr::value(lease_until))
         .filter(sync_run::Column::Id.eq(id))
-        .filter(sync_run::Column::Status.eq("running"))
+        .filter(sync_run::Column::Status.eq(RunStatus::Running))
         .filter(sync_run::Column::LeaseOwner.eq(worker))
         .exec(db)
         .await?;
@@ -153,7 +156,7 @@ pub async fn save_progress(
     worker: &str,
 ) -> Result<Option<sync_run::Model>, DbErr> {
     let res = sync_run::Entity::update_many()
-        .col_expr(sync_run::Column::Status, Expr::value(m.status.clone()))
+        .col_expr(sync_run::Column::Status, Expr::value(m.status))
         .col_expr(sync_run::Column::Phase, Expr::value(m.phase.clone()))
         .col_expr(sync_run::Column::CurrentTenant, Expr::value(m.current_tenant.clone()))
         .col_expr(sync_run::Column::TenantsTotal, Expr::value(m.tenants_total))
@@ -169,7 +172,7 @@ pub async fn save_progress(
         .col_expr(sync_run::Column::FinishedAt, Expr::value(m.finished_at))
         .col_expr(sync_run::Column::LeaseExpiresAt, Expr::value(m.lease_expires_at))
         .filter(sync_run::Column::Id.eq(m.id))
-        .filter(sync_run::Column::Status.eq("running"))
+        .filter(sync_run::Column::Status.eq(RunStatus::Running))
         .filter(sync_run::Column::LeaseOwner.eq(worker))
         .exec(db)
         .await?;

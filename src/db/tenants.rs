@@ -1,38 +1,41 @@
 //! Queries on `m365_tenant` and `tenant_mapping`, scoped by account.
 
 use chrono::{DateTime, Utc};
-use entity::{m365_license, m365_tenant, m365_user, m365_user_license, tenant_mapping, types::StringList};
+use entity::{
+    m365_license, m365_tenant, m365_user, m365_user_license,
+    states::{MfaSource, TenantOutcome},
+    tenant_mapping,
+    types::{StringList, TenantGuid},
+};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QueryOrder, Set,
     sea_query::OnConflict,
 };
 
-/// A tenant found through GDAP.
-#[derive(Clone, Debug)]
-pub struct Discovered {
-    /// Microsoft tenant id.
-    pub tenant_id: String,
-    /// Name from the relationship.
-    pub display_name: String,
-    /// Role names held.
-    pub gdap_roles: Vec<String>,
+/// A tenant found through GDAP, as stored.
+#[derive(Clone, Copy, Debug)]
+pub struct NewTenant<'a> {
+    pub tenant_id: &'a TenantGuid,
+    pub display_name: &'a str,
+    /// Role template ids held.
+    pub gdap_roles: &'a [String],
 }
 
 /// Inserts newly discovered tenants and refreshes names and roles of known ones.
 pub async fn upsert_discovered(
     db: &impl ConnectionTrait,
     account_id: i64,
-    found: &[Discovered],
+    found: &[NewTenant<'_>],
     now: DateTime<Utc>,
 ) -> Result<Vec<m365_tenant::Model>, DbErr> {
     for chunk in found.chunks(500) {
         let rows = chunk.iter().map(|t| m365_tenant::ActiveModel {
             account_id: Set(account_id),
-            tenant_id: Set(t.tenant_id.clone()),
-            display_name: Set(t.display_name.clone()),
+            microsoft_tenant_id: Set(t.tenant_id.clone()),
+            display_name: Set(t.display_name.to_owned()),
             default_domain: Set(None),
             domains: Set(StringList::default()),
-            gdap_roles: Set(StringList(t.gdap_roles.clone())),
+            gdap_roles: Set(StringList(t.gdap_roles.to_vec())),
             sync_status: Set(None),
             sync_error_code: Set(None),
             sync_error: Set(None),
@@ -44,7 +47,7 @@ pub async fn upsert_discovered(
         });
         m365_tenant::Entity::insert_many(rows)
             .on_conflict(
-                OnConflict::columns([m365_tenant::Column::AccountId, m365_tenant::Column::TenantId])
+                OnConflict::columns([m365_tenant::Column::AccountId, m365_tenant::Column::MicrosoftTenantId])
                     .update_columns([m365_tenant::Column::DisplayName, m365_tenant::Column::GdapRoles])
                     .to_owned(),
             )
@@ -82,8 +85,8 @@ pub async fn remove(db: &impl ConnectionTrait, tenant_row: i64) -> Result<(), Db
 }
 
 /// Sync outcome columns of a tenant.
-pub struct TenantOutcome<'a> {
-    pub status: &'a str,
+pub struct OutcomeColumns<'a> {
+    pub status: TenantOutcome,
     pub error_code: Option<&'a str>,
     pub error: Option<&'a str>,
     pub remediation: Option<&'a str>,
@@ -94,19 +97,19 @@ pub struct TenantDetails<'a> {
     pub display_name: &'a str,
     pub default_domain: Option<&'a str>,
     pub domains: &'a [String],
-    pub mfa_source: Option<&'a str>,
+    pub mfa_source: Option<MfaSource>,
 }
 
 /// Records a tenant's sync outcome (and, when read, its organization details and MFA source).
 pub async fn record_outcome(
     db: &impl ConnectionTrait,
     tenant: &m365_tenant::Model,
-    outcome: TenantOutcome<'_>,
+    outcome: OutcomeColumns<'_>,
     details: Option<TenantDetails<'_>>,
     now: DateTime<Utc>,
 ) -> Result<(), DbErr> {
     let mut am: m365_tenant::ActiveModel = tenant.clone().into();
-    am.sync_status = Set(Some(outcome.status.to_owned()));
+    am.sync_status = Set(Some(outcome.status));
     am.sync_error_code = Set(outcome.error_code.map(str::to_owned));
     am.sync_error = Set(outcome.error.map(str::to_owned));
     am.remediation = Set(outcome.remediation.map(str::to_owned));
@@ -114,7 +117,7 @@ pub async fn record_outcome(
         am.display_name = Set(d.display_name.to_owned());
         am.default_domain = Set(d.default_domain.map(str::to_owned));
         am.domains = Set(StringList(d.domains.to_vec()));
-        am.mfa_source = Set(d.mfa_source.map(str::to_owned));
+        am.mfa_source = Set(d.mfa_source);
         am.last_synced_at = Set(Some(now));
     }
     am.update(db).await.map(|_| ())

@@ -4,7 +4,11 @@
 use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
-use entity::{m365_license, m365_user, m365_user_license, types::StringList};
+use entity::{
+    m365_license, m365_user, m365_user_license,
+    states::{MfaSource, MfaStatus},
+    types::StringList,
+};
 use sea_orm::{
     ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QuerySelect, Set,
     sea_query::{Expr, OnConflict},
@@ -22,9 +26,9 @@ pub struct UserRow {
     pub user_type: Option<String>,
     pub is_admin: Option<bool>,
     pub sku_ids: Vec<String>,
-    pub mfa_status: &'static str,
+    pub mfa_status: MfaStatus,
     pub mfa_methods: Vec<String>,
-    pub mfa_source: Option<&'static str>,
+    pub mfa_source: Option<MfaSource>,
     pub mfa_unavailable_reason: Option<String>,
     pub contact_id: Option<i64>,
     pub contact_match: Option<String>,
@@ -67,9 +71,9 @@ pub async fn replace_users(
             user_type: Set(u.user_type.clone()),
             is_admin: Set(u.is_admin),
             is_licensed: Set(!u.sku_ids.is_empty()),
-            mfa_status: Set(u.mfa_status.to_owned()),
+            mfa_status: Set(u.mfa_status),
             mfa_methods: Set(StringList(u.mfa_methods.clone())),
-            mfa_source: Set(u.mfa_source.map(str::to_owned)),
+            mfa_source: Set(u.mfa_source),
             mfa_checked_at: Set(Some(now)),
             mfa_unavailable_reason: Set(u.mfa_unavailable_reason.clone()),
             contact_id: Set(u.contact_id),
@@ -276,8 +280,7 @@ pub async fn clear_links(db: &impl ConnectionTrait, tenant_row: i64) -> Result<(
 pub struct UserFilter {
     /// Only these tenants (rows); `Some(empty)` matches nothing.
     pub tenant_rows: Option<Vec<i64>>,
-    /// `enabled`, `disabled` or `unavailable`.
-    pub mfa_status: Option<String>,
+    pub mfa_status: Option<MfaStatus>,
     pub is_admin: Option<bool>,
     pub account_enabled: Option<bool>,
     pub licensed: Option<bool>,
@@ -295,8 +298,8 @@ fn filtered(account_id: i64, f: &UserFilter) -> sea_orm::Select<m365_user::Entit
     if let Some(rows) = &f.tenant_rows {
         q = q.filter(m365_user::Column::TenantId.is_in(rows.iter().copied()));
     }
-    if let Some(s) = &f.mfa_status {
-        q = q.filter(m365_user::Column::MfaStatus.eq(s.as_str()));
+    if let Some(s) = f.mfa_status {
+        q = q.filter(m365_user::Column::MfaStatus.eq(s));
     }
     if let Some(a) = f.is_admin {
         q = q.filter(m365_user::Column::IsAdmin.eq(a));
@@ -456,11 +459,11 @@ pub async fn mfa_counts(
         .select_only()
         .column_as(m365_user::Column::TenantId, "tenant_id")
         .column_as(m365_user::Column::Id.count(), "users")
-        .column_as(count_when(m365_user::Column::MfaStatus.eq("enabled")), "enabled")
-        .column_as(count_when(m365_user::Column::MfaStatus.eq("disabled")), "disabled")
-        .column_as(count_when(m365_user::Column::MfaStatus.eq("unavailable")), "unavailable")
+        .column_as(count_when(m365_user::Column::MfaStatus.eq(MfaStatus::Enabled)), "enabled")
+        .column_as(count_when(m365_user::Column::MfaStatus.eq(MfaStatus::Disabled)), "disabled")
+        .column_as(count_when(m365_user::Column::MfaStatus.eq(MfaStatus::Unavailable)), "unavailable")
         .column_as(
-            count_when(m365_user::Column::IsAdmin.eq(true).and(m365_user::Column::MfaStatus.ne("enabled"))),
+            count_when(m365_user::Column::IsAdmin.eq(true).and(m365_user::Column::MfaStatus.ne(MfaStatus::Enabled))),
             "admins_without_mfa",
         )
         .column_as(
@@ -469,7 +472,7 @@ pub async fn mfa_counts(
                     .eq(true)
                     .and(m365_user::Column::AccountEnabled.eq(true))
                     .and(m365_user::Column::UserType.eq("Member"))
-                    .and(m365_user::Column::MfaStatus.ne("enabled")),
+                    .and(m365_user::Column::MfaStatus.ne(MfaStatus::Enabled)),
             ),
             "licensed_members_without_mfa",
         )

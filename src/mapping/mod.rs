@@ -5,23 +5,13 @@
 pub mod scoring;
 pub mod suggest;
 
-use entity::tenant_mapping;
+use entity::{states::MappingMethod, tenant_mapping};
 use sea_orm::{ConnectionTrait, DatabaseConnection};
 
 use crate::{
     contacts, db,
     error::{AppError, AppResult},
 };
-
-/// How a mapping was made.
-pub mod method {
-    /// One tenant, chosen by hand.
-    pub const MANUAL: &str = "manual";
-    /// Map Selected.
-    pub const BULK: &str = "bulk";
-    /// An accepted suggestion.
-    pub const SUGGESTION: &str = "suggestion";
-}
 
 /// One requested mapping, with the input path used to name it in errors.
 #[derive(Clone, Debug)]
@@ -38,7 +28,7 @@ async fn create_one(
     db: &impl ConnectionTrait,
     account_id: i64,
     r: &MappingRequest,
-    how: &str,
+    how: MappingMethod,
     by: &str,
     now: chrono::DateTime<chrono::Utc>,
 ) -> AppResult<tenant_mapping::Model> {
@@ -66,7 +56,7 @@ pub async fn create(
     db: &DatabaseConnection,
     account_id: i64,
     requests: &[MappingRequest],
-    how: &str,
+    how: MappingMethod,
     by: &str,
     now: chrono::DateTime<chrono::Utc>,
 ) -> AppResult<Vec<tenant_mapping::Model>> {

@@ -12,7 +12,10 @@ use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 use url::Url;
 
-use super::{models::Page, parse_retry_after};
+use super::{
+    models::{BatchResponse, Page},
+    parse_retry_after,
+};
 
 /// A Graph failure.
 #[derive(Clone, Debug, PartialEq, thiserror::Error)]
@@ -262,25 +265,18 @@ impl GraphClient {
                 attempt += 1;
                 let body = json!({"requests": pending.iter().map(|i| json!({"id": i.id, "method": "GET", "url": i.url})).collect::<Vec<_>>()});
                 let resp = self.send(token, reqwest::Method::POST, &url, Some(&body)).await?;
-                let Some(responses) = resp["responses"].as_array() else {
-                    return Err(GraphError::Decode("a $batch answer without responses".into()));
-                };
+                let resp: BatchResponse = serde_json::from_value(resp)
+                    .map_err(|e| GraphError::Decode(format!("a $batch answer that is not one: {e}")))?;
                 let mut retry = vec![];
                 let mut longest: Option<Duration> = None;
-                for r in responses {
-                    let id = r["id"].as_str().unwrap_or_default().to_owned();
-                    let status = r["status"].as_u64().unwrap_or(0) as u16;
+                for r in resp.responses {
+                    let (id, status) = (r.id.clone(), r.status);
                     if (200..300).contains(&status) {
-                        out.insert(id, Ok(r["body"].clone()));
+                        out.insert(id, Ok(r.body));
                         continue;
                     }
-                    let headers = &r["headers"];
-                    let ra = headers
-                        .as_object()
-                        .and_then(|h| h.iter().find(|(k, _)| k.eq_ignore_ascii_case("retry-after")))
-                        .and_then(|(_, v)| v.as_str().map(str::to_owned).or_else(|| v.as_f64().map(|f| f.to_string())))
-                        .and_then(|v| parse_retry_after(&v));
-                    let err = GraphError::from_body(status, &r["body"], None);
+                    let ra = r.retry_after().and_then(|v| parse_retry_after(&v));
+                    let err = GraphError::from_body(status, &r.body, None);
                     if retryable(status) && attempt < self.retry.max_attempts {
                         if let Some(item) = pending.iter().find(|i| i.id == id) {
                             retry.push(*item);

@@ -1,7 +1,9 @@
 //! Clients for Microsoft: the identity platform ([`identity`], on `oauth2`) and Microsoft Graph
-//! ([`graph`], on `reqwest`), with typed errors, paging, `$batch` and retries. Every base URL
+//! ([`graph`], on `reqwest`), with typed errors, paging, `$batch` and retries; [`directory`] holds every Graph read the
+//! service makes (paths, `$select`, `$filter`, `$top`), typed. Every base URL
 //! comes from configuration, so tests and `demo` point them at the emulator.
 
+pub mod directory;
 pub mod graph;
 pub mod identity;
 pub mod models;

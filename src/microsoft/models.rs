@@ -92,10 +92,6 @@ pub struct User {
     pub assigned_licenses: Vec<AssignedLicense>,
 }
 
-/// `$select` list that fills [`User`].
-pub const USER_SELECT: &str =
-    "id,displayName,userPrincipalName,mail,otherMails,proxyAddresses,accountEnabled,userType,assignedLicenses";
-
 /// `assignedLicense`.
 #[derive(Clone, Debug, Default, Deserialize)]
 #[serde(default, rename_all = "camelCase")]
@@ -160,6 +156,45 @@ pub struct PrepaidUnits {
 pub struct ServicePlan {
     pub service_plan_id: String,
     pub service_plan_name: String,
+}
+
+/// `user` as `/me` answers it (the signed-in user).
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(default, rename_all = "camelCase")]
+pub struct Me {
+    pub id: String,
+    pub user_principal_name: Option<String>,
+}
+
+/// The answer of `POST /$batch`: one response per request, in any order.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(default)]
+pub struct BatchResponse {
+    #[serde(deserialize_with = "nullable")]
+    pub responses: Vec<BatchItemResponse>,
+}
+
+/// One response inside a `$batch` answer.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(default)]
+pub struct BatchItemResponse {
+    /// The id of the request it answers.
+    pub id: String,
+    pub status: u16,
+    /// Response headers (`Retry-After` on a throttled item); values are strings, though a
+    /// number is tolerated.
+    #[serde(deserialize_with = "nullable")]
+    pub headers: std::collections::HashMap<String, serde_json::Value>,
+    /// The item's JSON body (a collection page, or an error body).
+    pub body: serde_json::Value,
+}
+
+impl BatchItemResponse {
+    /// The item's `Retry-After` header, as text.
+    pub fn retry_after(&self) -> Option<String> {
+        let (_, v) = self.headers.iter().find(|(k, _)| k.eq_ignore_ascii_case("retry-after"))?;
+        v.as_str().map(str::to_owned).or_else(|| v.as_f64().map(|f| f.to_string()))
+    }
 }
 
 #[cfg(test)]

@@ -1,36 +1,35 @@
 //! Syncing Microsoft 365 data: triggers and their guards (cooldown, the lease lock), the status
-//! the tab shows, the engine's steps ([`engine`]), MFA rules ([`mfa`]), the progress hub
-//! ([`hub`]) and the schedule ([`schedule`]).
+//! the tab shows, and the engine:
 //!
-//! The lock is a lease on the sync run: claiming inserts a running run, and a partial unique
-//! index allows one active run per account, in any number of processes. The worker renews the
-//! lease while it lives; a dead worker's lease runs out and the next claim marks its run failed.
-//! Every write of a worker is fenced: its transaction first takes the connection row shared and
-//! checks it still holds the run. A takeover locks that row exclusively before failing the dead
-//! run, and a disconnect deletes it, so both wait for in-flight writes, and a worker that lost its
-//! lease (or whose account was disconnected) cannot write afterwards. Shared, the fence lets tenant
-//! writes run in parallel on PostgreSQL.
+//! - [`lease`]: the sync lock as a lease, and the fence every write passes (its protocol is
+//!   written at the top of that module);
+//! - [`engine`]: one run, tenant by tenant: [`read`] → [`mfa::resolve`] → [`plan`] → a short
+//!   fenced write;
+//! - [`hub`]: live progress for subscribers; [`schedule`]: periodic syncs.
+//!
+//! This module answers in domain types ([`SyncStatus`], `sync_run::Model`); GraphQL maps them.
 
 pub mod engine;
 pub mod hub;
+pub mod lease;
 pub mod mfa;
+pub mod plan;
+pub mod read;
 pub mod schedule;
 
 use std::{collections::HashMap, sync::Mutex, time::Duration};
 
-use entity::sync_run;
+use chrono::{DateTime, Utc};
+use entity::{
+    states::{ConnectionStatus, RunStatus, RunTrigger},
+    sync_run,
+};
 use tokio::sync::watch;
 
 use crate::{
     app::AppState,
-    error::{AppError, AppResult},
-};
-
-use chrono::{DateTime, Utc};
-
-use crate::{
     db,
-    graphql::types::integration::{SyncRun, SyncState, SyncStatus},
+    error::{AppError, AppResult},
 };
 
 /// Minimum time between two manual syncs of an account (the guide's 30-second cooldown).
@@ -45,6 +44,31 @@ pub fn cooldown_remaining(last_manual: Option<DateTime<Utc>>, now: DateTime<Utc>
     if left_ms <= 0 { 0 } else { (left_ms + 999) / 1000 }
 }
 
+/// Whether a sync is going on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SyncState {
+    /// No sync is queued or running.
+    Idle,
+    /// A sync was accepted and waits for a worker.
+    Queued,
+    /// A sync is running (it holds the sync lock).
+    Running,
+}
+
+/// The account's sync status ("Refresh Status").
+#[derive(Clone, Debug)]
+pub struct SyncStatus {
+    pub state: SyncState,
+    /// Seconds before another manual sync may be triggered (0 when it may be now).
+    pub cooldown_remaining_seconds: i64,
+    /// The queued or running run.
+    pub current_run: Option<sync_run::Model>,
+    /// The most recent finished run.
+    pub last_run: Option<sync_run::Model>,
+    /// When the next scheduled sync is due; None when not connected or scheduling is off.
+    pub next_scheduled_at: Option<DateTime<Utc>>,
+}
+
 /// The account's sync status now. A run whose worker died (its lease ran out) is failed here
 /// first, so "Refresh Status" never shows a dead run as running.
 pub async fn status(app: &AppState, account_id: i64) -> Result<SyncStatus, sea_orm::DbErr> {
@@ -52,49 +76,77 @@ pub async fn status(app: &AppState, account_id: i64) -> Result<SyncStatus, sea_o
     let conn = db::connections::get(db, account_id).await?;
     let mut current = db::sync_runs::current(db, account_id).await?;
     if current.as_ref().is_some_and(|r| r.lease_expires_at.is_some_and(|l| l < now)) {
-        expire_dead(app, account_id).await?;
+        lease::expire_dead(app, account_id).await?;
         current = db::sync_runs::current(db, account_id).await?;
     }
     let last = db::sync_runs::last_finished(db, account_id).await?;
-    let state = match current.as_ref().map(|r| r.status.as_str()) {
-        Some("running") => SyncState::Running,
+    let state = match current.as_ref().map(|r| r.status) {
+        Some(RunStatus::Running) => SyncState::Running,
         Some(_) => SyncState::Queued,
         None => SyncState::Idle,
     };
     let next_scheduled_at = match (&conn, interval.is_zero()) {
-        (Some(c), false) if c.status == "connected" => c.next_sync_at,
+        (Some(c), false) if c.status == ConnectionStatus::Connected => c.next_sync_at,
         _ => None,
     };
     Ok(SyncStatus {
         state,
-        cooldown_remaining_seconds: cooldown_remaining(conn.as_ref().and_then(|c| c.last_manual_sync_at), now) as i32,
-        current_run: current.map(SyncRun::from),
-        last_run: last.map(SyncRun::from),
+        cooldown_remaining_seconds: cooldown_remaining(conn.as_ref().and_then(|c| c.last_manual_sync_at), now),
+        current_run: current,
+        last_run: last,
         next_scheduled_at,
     })
 }
 
-/// Fails the account's runs whose worker died (lease expired), after in-flight writes of that
-/// worker finished: the connection row is locked exclusively first.
-pub async fn expire_dead(app: &AppState, account_id: i64) -> Result<u64, sea_orm::DbErr> {
-    let txn = db::write_txn(&app.db).await?;
-    db::connections::lock_exclusive(&txn, account_id).await?;
-    let n = db::sync_runs::expire_dead(&txn, account_id, app.clock.now()).await?;
-    txn.commit().await?;
-    Ok(n)
+/// Starts a sync of the account: `NOT_CONNECTED`, `M365_AUTHORIZATION_REVOKED`,
+/// `SYNC_ALREADY_RUNNING` (a live lease), or for manual triggers `SYNC_COOLDOWN`.
+pub async fn trigger(
+    app: &AppState,
+    account_id: i64,
+    kind: RunTrigger,
+    by: Option<&str>,
+) -> AppResult<sync_run::Model> {
+    let db = &app.db;
+    let now = app.clock.now();
+    let conn = db::connections::get(db, account_id).await?.ok_or(AppError::NotConnected)?;
+    if conn.status != ConnectionStatus::Connected {
+        return Err(AppError::AuthorizationRevoked);
+    }
+    lease::expire_dead(app, account_id).await?;
+    if db::sync_runs::current(db, account_id).await?.is_some() {
+        return Err(AppError::SyncAlreadyRunning);
+    }
+    if kind == RunTrigger::Manual {
+        let cooldown = chrono::Duration::from_std(MANUAL_COOLDOWN).expect("30 s");
+        if !db::connections::take_manual_slot(db, conn.id, now, cooldown).await? {
+            let last = db::connections::get(db, account_id).await?.and_then(|c| c.last_manual_sync_at);
+            return Err(AppError::SyncCooldown { retry_after_seconds: cooldown_remaining(last, now).max(1) });
+        }
+    }
+    let run = lease::claim(app, account_id, kind, by).await?.ok_or(AppError::SyncAlreadyRunning)?;
+    app.sync.hub.publish(&run);
+    let rx = app.sync.cancel_channel(account_id);
+    tracing::info!(account_id, run_id = run.id, trigger = ?kind, "sync started");
+    tokio::spawn(engine::execute(app.clone(), run.clone(), conn, rx));
+    Ok(run)
 }
 
-/// What started a run (stored text).
-pub mod trigger {
-    /// Trigger Sync.
-    pub const MANUAL: &str = "manual";
-    /// The schedule.
-    pub const SCHEDULED: &str = "scheduled";
-    /// Right after connecting.
-    pub const INITIAL: &str = "initial";
+/// After a connect: the first sync. Failures are logged (the connect itself succeeded).
+pub async fn connected(app: &AppState, account_id: i64) {
+    if let Err(e) = trigger(app, account_id, RunTrigger::Initial, None).await {
+        tracing::warn!(account_id, error = %e, "the first sync after connecting did not start");
+    }
 }
 
-/// Starts and stops syncs; owns the progress hub.
+/// After a disconnect: stops this process's worker at once and tells subscribers.
+pub async fn disconnected(app: &AppState, account_id: i64) {
+    app.sync.cancel(account_id);
+    if let Ok(Some(run)) = db::sync_runs::latest(&app.db, account_id).await {
+        app.sync.hub.publish(&run);
+    }
+}
+
+/// This process's sync state: the progress hub, its worker id and its runs' cancel switches.
 pub struct SyncService {
     /// Progress of every run, per account.
     pub hub: hub::Hub,
@@ -114,59 +166,17 @@ impl Default for SyncService {
 }
 
 impl SyncService {
-    /// Starts a sync of the account: `NOT_CONNECTED`, `M365_AUTHORIZATION_REVOKED`,
-    /// `SYNC_ALREADY_RUNNING` (a live lease), or for manual triggers `SYNC_COOLDOWN`.
-    pub async fn trigger(
-        &self,
-        app: &AppState,
-        account_id: i64,
-        kind: &str,
-        by: Option<&str>,
-    ) -> AppResult<sync_run::Model> {
-        let db = &app.db;
-        let now = app.clock.now();
-        let conn = db::connections::get(db, account_id).await?.ok_or(AppError::NotConnected)?;
-        if conn.status != "connected" {
-            return Err(AppError::AuthorizationRevoked);
-        }
-        expire_dead(app, account_id).await?;
-        if db::sync_runs::current(db, account_id).await?.is_some() {
-            return Err(AppError::SyncAlreadyRunning);
-        }
-        if kind == trigger::MANUAL {
-            let cooldown = chrono::Duration::from_std(MANUAL_COOLDOWN).expect("30 s");
-            if !db::connections::take_manual_slot(db, conn.id, now, cooldown).await? {
-                let last = db::connections::get(db, account_id).await?.and_then(|c| c.last_manual_sync_at);
-                return Err(AppError::SyncCooldown { retry_after_seconds: cooldown_remaining(last, now).max(1) });
-            }
-        }
-        let lease_until =
-            now + chrono::Duration::from_std(app.config.sync_lease()).unwrap_or(chrono::Duration::seconds(60));
-        let run = db::sync_runs::claim(db, account_id, kind, by, &self.worker_id, now, lease_until)
-            .await?
-            .ok_or(AppError::SyncAlreadyRunning)?;
-        self.hub.publish(&run);
+    /// A fresh cancel switch for the account's run in this process.
+    fn cancel_channel(&self, account_id: i64) -> watch::Receiver<bool> {
         let (tx, rx) = watch::channel(false);
         self.cancels.lock().unwrap_or_else(|p| p.into_inner()).insert(account_id, tx);
-        tracing::info!(account_id, run_id = run.id, trigger = kind, "sync started");
-        tokio::spawn(engine::execute(app.clone(), run.clone(), conn, rx));
-        Ok(run)
+        rx
     }
 
-    /// After a connect: the first sync. Failures are logged (the connect itself succeeded).
-    pub async fn connected(&self, app: &AppState, account_id: i64) {
-        if let Err(e) = self.trigger(app, account_id, trigger::INITIAL, None).await {
-            tracing::warn!(account_id, error = %e, "the first sync after connecting did not start");
-        }
-    }
-
-    /// After a disconnect: stops this process's worker at once and tells subscribers.
-    pub async fn disconnected(&self, app: &AppState, account_id: i64) {
+    /// Flips the account's cancel switch, if a run of this process has one.
+    fn cancel(&self, account_id: i64) {
         if let Some(tx) = self.cancels.lock().unwrap_or_else(|p| p.into_inner()).remove(&account_id) {
             let _ = tx.send(true);
-        }
-        if let Ok(Some(run)) = db::sync_runs::latest(&app.db, account_id).await {
-            self.hub.publish(&run);
         }
     }
 }

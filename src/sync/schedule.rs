@@ -4,7 +4,9 @@
 
 use std::time::Duration;
 
-use super::trigger;
+use entity::states::RunTrigger;
+
+use super::lease;
 use crate::{app::AppState, db, error::AppError};
 
 /// How often to look for due syncs.
@@ -16,7 +18,7 @@ pub fn tick(interval: Duration) -> Duration {
 pub async fn run_once(app: &AppState) -> Result<usize, sea_orm::DbErr> {
     let interval = app.config.sync_interval;
     let now = app.clock.now();
-    expire_dead_runs(app).await?;
+    lease::expire_dead_everywhere(app).await?;
     let next = now + chrono::Duration::from_std(interval).unwrap_or(chrono::Duration::hours(6));
     let txn = db::write_txn(&app.db).await?;
     let due = db::connections::due_for_schedule(&txn, now, 50).await?;
@@ -33,21 +35,13 @@ pub async fn run_once(app: &AppState) -> Result<usize, sea_orm::DbErr> {
         if c.next_sync_at.is_none() {
             continue;
         }
-        match app.sync.trigger(app, c.account_id, trigger::SCHEDULED, None).await {
+        match super::trigger(app, c.account_id, RunTrigger::Scheduled, None).await {
             Ok(_) => started += 1,
             Err(AppError::SyncAlreadyRunning) => {}
             Err(e) => tracing::warn!(account_id = c.account_id, error = %e, "scheduled sync did not start"),
         }
     }
     Ok(started)
-}
-
-/// Fails runs whose worker died (lease expired), in every account.
-pub async fn expire_dead_runs(app: &AppState) -> Result<(), sea_orm::DbErr> {
-    for account in db::sync_runs::accounts_with_dead_runs(&app.db, app.clock.now()).await? {
-        super::expire_dead(app, account).await?;
-    }
-    Ok(())
 }
 
 /// Polls forever (until the runtime stops). A zero interval disables scheduling, but dead
@@ -57,7 +51,7 @@ pub async fn run(app: AppState) {
     loop {
         if interval.is_zero() {
             tokio::time::sleep(tick(app.config.sync_lease())).await;
-            if let Err(e) = expire_dead_runs(&app).await {
+            if let Err(e) = lease::expire_dead_everywhere(&app).await {
                 tracing::warn!(error = %e, "expiring dead sync runs failed");
             }
             continue;

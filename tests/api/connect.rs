@@ -2,7 +2,11 @@
 
 use std::time::Duration;
 
-use entity::{m365_connection, prelude::*};
+use entity::{
+    m365_connection,
+    prelude::*,
+    states::{ConnectionStatus, MappingMethod, RunStatus},
+};
 use m365_emulator::{AuthorizeMode, PartnerKnobs};
 use m365_integration::{config::Secret, connect::vault::Vault, db};
 use sea_orm::{ConnectionTrait, EntityTrait, PaginatorTrait, Statement};
@@ -272,7 +276,7 @@ async fn reconnect_replaces_the_authorization_and_keeps_the_data() {
     let after = M365Connection::find().one(&app.state.db).await.unwrap().unwrap();
     assert_eq!(after.id, before.id);
     assert_ne!(after.refresh_token_enc, before.refresh_token_enc);
-    assert_eq!(after.status, "connected");
+    assert_eq!(after.status, ConnectionStatus::Connected);
     assert_eq!(after.last_error, None);
     assert!(M365User::find().count(&app.state.db).await.unwrap() >= users);
 }
@@ -289,7 +293,7 @@ async fn expired_refresh_token_needs_reconnect() {
     let sync = app.wait_idle(&t).await;
     assert_eq!(sync["lastRun"]["error"], "Your Microsoft authorization has expired or been revoked.");
     let conn = db::connections::get(&app.state.db, acc).await.unwrap().unwrap();
-    assert_eq!(conn.status, "needs_reconnect");
+    assert_eq!(conn.status, ConnectionStatus::NeedsReconnect);
 }
 
 #[tokio::test]
@@ -322,7 +326,7 @@ async fn disconnect_removes_everything_but_clients_and_contacts() {
             account_id: sea_orm::Set(acc),
             tenant_id: sea_orm::Set(tenant.id),
             client_id: sea_orm::Set(client.id),
-            method: sea_orm::Set("manual".into()),
+            method: sea_orm::Set(MappingMethod::Manual),
             created_by: sea_orm::Set("t".into()),
             created_at: sea_orm::Set(chrono::Utc::now()),
             ..Default::default()
@@ -379,7 +383,7 @@ async fn disconnect_while_a_sync_is_writing_leaves_nothing_behind() {
     assert_eq!(M365Tenant::find().count(db).await.unwrap(), 0);
     assert_eq!(M365License::find().count(db).await.unwrap(), 0);
     let run = SyncRun::find().one(db).await.unwrap().unwrap();
-    assert_eq!(run.status, "cancelled");
+    assert_eq!(run.status, RunStatus::Cancelled);
 }
 
 #[tokio::test]

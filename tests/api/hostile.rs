@@ -4,6 +4,7 @@
 
 use std::time::{Duration, Instant};
 
+use entity::states::RunTrigger;
 use futures_util::StreamExt;
 use m365_emulator::world::WorldSpec;
 use m365_integration::{auth::AuthKeys, config::Secret, db};
@@ -430,7 +431,10 @@ async fn dead_runs_expire_on_read_without_a_schedule() {
     let t = app.admin_token(acc);
     app.connected(acc).await;
     let now = app.state.clock.now();
-    let run = db::sync_runs::claim(&app.state.db, acc, "manual", None, "dead-worker", now, now).await.unwrap().unwrap();
+    let run = db::sync_runs::claim(&app.state.db, acc, RunTrigger::Manual, None, "dead-worker", now, now)
+        .await
+        .unwrap()
+        .unwrap();
     app.state.clock.advance(Duration::from_secs(1));
     let q = "{ m365Integration { sync { state currentRun { id } lastRun { id status errorCode } } } }";
     let sync = data(app.gql(Some(&t), q, json!({})).await)["m365Integration"]["sync"].clone();

@@ -11,9 +11,10 @@ use m365_emulator::{
 use m365_integration::{
     config::Secret,
     microsoft::{
+        directory::USER_SELECT,
         graph::{BatchGet, GraphClient, GraphError, RetryPolicy},
         identity::{IdentityClient, IdentityError, TokenSet, classify_redirect},
-        models::{Organization, USER_SELECT, User},
+        models::{Organization, User},
     },
 };
 use serde_json::Value;

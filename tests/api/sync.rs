@@ -4,11 +4,12 @@
 use std::time::Duration;
 
 use entity::prelude::*;
+use entity::states::{ConnectionStatus, MfaSource, MfaStatus, RunStatus, RunTrigger, TenantOutcome};
 use m365_emulator::{
     PartnerKnobs,
     world::{TenantKnobs, Throttle, WorldSpec},
 };
-use m365_integration::{db, microsoft::roles};
+use m365_integration::{db, microsoft::roles, sync};
 use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter};
 use serde_json::{Value, json};
 
@@ -71,15 +72,19 @@ async fn synced_data_matches_microsoft() {
     let db = &app.state.db;
     assert_eq!(M365User::find().count(db).await.unwrap(), 210);
     for (i, t) in world.customers().iter().enumerate() {
-        let tenant =
-            M365Tenant::find().filter(entity::m365_tenant::Column::TenantId.eq(&t.id)).one(db).await.unwrap().unwrap();
+        let tenant = M365Tenant::find()
+            .filter(entity::m365_tenant::Column::MicrosoftTenantId.eq(&t.id))
+            .one(db)
+            .await
+            .unwrap()
+            .unwrap();
         assert_eq!(tenant.display_name, t.display_name);
         assert_eq!(tenant.default_domain.as_deref(), Some(t.default_domain()));
-        assert_eq!(tenant.sync_status.as_deref(), Some("ok"));
+        assert_eq!(tenant.sync_status, Some(TenantOutcome::Ok));
         assert!(tenant.gdap_roles.0.contains(&roles::GLOBAL_READER.to_owned()));
         // One tenant in ten has no P1: MFA comes from per-user methods through $batch.
-        let source = if i == 9 { "authentication_methods" } else { "registration_report" };
-        assert_eq!(tenant.mfa_source.as_deref(), Some(source), "{}", t.display_name);
+        let source = if i == 9 { MfaSource::AuthenticationMethods } else { MfaSource::RegistrationReport };
+        assert_eq!(tenant.mfa_source, Some(source), "{}", t.display_name);
         let users = M365User::find().filter(entity::m365_user::Column::TenantId.eq(tenant.id)).all(db).await.unwrap();
         for u in &t.users {
             let row = users.iter().find(|r| r.object_id == u.id).expect("every user is stored");
@@ -87,7 +92,7 @@ async fn synced_data_matches_microsoft() {
                 .methods
                 .iter()
                 .any(|m| !matches!(m, m365_emulator::world::Method::Password | m365_emulator::world::Method::Email));
-            assert_eq!(row.mfa_status, if strong { "enabled" } else { "disabled" }, "{}", u.upn);
+            assert_eq!(row.mfa_status, if strong { MfaStatus::Enabled } else { MfaStatus::Disabled }, "{}", u.upn);
             assert_eq!(row.account_enabled, u.account_enabled);
             assert_eq!(row.is_licensed, !u.sku_ids.is_empty());
             if i != 9 {
@@ -148,13 +153,18 @@ async fn one_failing_tenant_never_fails_the_others() {
     assert_eq!(by_id(&ids[3])["errorCode"], "USERS_UNREADABLE");
     assert_eq!(by_id(&ids[4])["outcome"], "OK");
     let db = &app.state.db;
-    let t2 =
-        M365Tenant::find().filter(entity::m365_tenant::Column::TenantId.eq(&ids[2])).one(db).await.unwrap().unwrap();
+    let t2 = M365Tenant::find()
+        .filter(entity::m365_tenant::Column::MicrosoftTenantId.eq(&ids[2]))
+        .one(db)
+        .await
+        .unwrap()
+        .unwrap();
     let users = M365User::find().filter(entity::m365_user::Column::TenantId.eq(t2.id)).all(db).await.unwrap();
     assert!(
         users
             .iter()
-            .all(|u| u.mfa_status == "unavailable" && u.mfa_unavailable_reason.as_deref().unwrap().contains("P1"))
+            .all(|u| u.mfa_status == MfaStatus::Unavailable
+                && u.mfa_unavailable_reason.as_deref().unwrap().contains("P1"))
     );
 }
 
@@ -208,9 +218,13 @@ async fn removed_users_and_unmanaged_tenants_go_a_failed_listing_deletes_nothing
         "deleted in Microsoft, deleted here"
     );
     assert_eq!(M365User::find().count(db).await.unwrap(), 14, "tenant 2's users survive its failed listing");
-    let failed =
-        M365Tenant::find().filter(entity::m365_tenant::Column::TenantId.eq(&t2)).one(db).await.unwrap().unwrap();
-    assert_eq!(failed.sync_status.as_deref(), Some("failed"));
+    let failed = M365Tenant::find()
+        .filter(entity::m365_tenant::Column::MicrosoftTenantId.eq(&t2))
+        .one(db)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(failed.sync_status, Some(TenantOutcome::Failed));
     // The relationship with tenant 1 ends: its data goes.
     app.emu
         .state
@@ -225,7 +239,14 @@ async fn removed_users_and_unmanaged_tenants_go_a_failed_listing_deletes_nothing
     data(app.gql(Some(&t), TRIGGER, json!({})).await);
     let sync = app.wait_idle(&t).await;
     assert_eq!(sync["lastRun"]["tenantsTotal"], 2);
-    assert!(M365Tenant::find().filter(entity::m365_tenant::Column::TenantId.eq(&t1)).one(db).await.unwrap().is_none());
+    assert!(
+        M365Tenant::find()
+            .filter(entity::m365_tenant::Column::MicrosoftTenantId.eq(&t1))
+            .one(db)
+            .await
+            .unwrap()
+            .is_none()
+    );
     assert_eq!(M365User::find().count(db).await.unwrap(), 10);
 }
 
@@ -251,7 +272,7 @@ async fn refresh_token_revoked_mid_sync_fails_the_run_and_needs_reconnect() {
     assert_eq!(sync["lastRun"]["error"], "Your Microsoft authorization has expired or been revoked.");
     assert!(sync["lastRun"]["tenantsDone"].as_i64().unwrap() < 8);
     let conn = db::connections::get(&app.state.db, acc).await.unwrap().unwrap();
-    assert_eq!(conn.status, "needs_reconnect");
+    assert_eq!(conn.status, ConnectionStatus::NeedsReconnect);
 }
 
 #[tokio::test]
@@ -265,7 +286,7 @@ async fn a_dead_workers_lease_expires_and_its_writes_are_refused() {
     let dead = db::sync_runs::claim(
         &app.state.db,
         acc,
-        "scheduled",
+        RunTrigger::Scheduled,
         None,
         "dead-worker",
         now,
@@ -282,7 +303,7 @@ async fn a_dead_workers_lease_expires_and_its_writes_are_refused() {
     let sync = app.wait_idle(&t).await;
     assert_eq!(sync["lastRun"]["status"], "SUCCEEDED");
     let old = db::sync_runs::get(&app.state.db, acc, dead.id).await.unwrap().unwrap();
-    assert_eq!(old.status, "failed");
+    assert_eq!(old.status, RunStatus::Failed);
     assert!(old.error.as_deref().unwrap().contains("lock expired"));
     // The dead worker wakes up: its fenced writes are refused.
     let later = app.state.clock.now() + chrono::Duration::seconds(60);
@@ -313,8 +334,8 @@ async fn two_processes_on_one_database_race_for_the_lock() {
     second.emu.state.lock().latency = Duration::from_millis(150);
     for _ in 0..5 {
         let (a, b) = tokio::join!(
-            first.state.sync.trigger(&first.state, acc, "scheduled", None),
-            second.state.sync.trigger(&second.state, acc, "scheduled", None),
+            sync::trigger(&first.state, acc, RunTrigger::Scheduled, None),
+            sync::trigger(&second.state, acc, RunTrigger::Scheduled, None),
         );
         let wins = [a.is_ok(), b.is_ok()].iter().filter(|w| **w).count();
         assert_eq!(wins, 1, "exactly one process holds the lock: {a:?} {b:?}");

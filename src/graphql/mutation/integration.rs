@@ -1,6 +1,7 @@
 //! `connectM365`, `disconnectM365`, `triggerM365Sync`.
 
 use async_graphql::{Context, Object};
+use entity::states::RunTrigger;
 
 use serde_json::json;
 
@@ -12,7 +13,7 @@ use crate::{
         ContextExt, audit, m365_manager,
         types::integration::{ConnectM365Payload, DisconnectM365Payload, SyncRun},
     },
-    sync::trigger,
+    sync,
 };
 
 #[derive(Default)]
@@ -48,7 +49,7 @@ impl IntegrationMutation {
     async fn trigger_m365_sync(&self, ctx: &Context<'_>) -> AppResult<SyncRun> {
         let r = m365_manager(ctx).await?;
         let app = ctx.state();
-        let run = app.sync.trigger(app, r.account.id, trigger::MANUAL, Some(&r.caller.user)).await?;
+        let run = sync::trigger(app, r.account.id, RunTrigger::Manual, Some(&r.caller.user)).await?;
         audit(ctx, &r, AuditKind::SyncTriggered, json!({"runId": run.id.to_string()})).await;
         Ok(run.into())
     }

@@ -2,6 +2,7 @@
 //! `acceptTenantSuggestions`.
 
 use async_graphql::{Context, ID, Object};
+use entity::states::MappingMethod;
 
 use serde_json::json;
 
@@ -16,7 +17,7 @@ use crate::{
             tenant::{BulkTenantMappingPayload, SkippedTenant, TenantMapping, TenantMappingInput},
         },
     },
-    mapping::{self, MappingRequest, method, suggest},
+    mapping::{self, MappingRequest, suggest},
 };
 
 #[derive(Default)]
@@ -37,7 +38,8 @@ impl MappingMutation {
         };
         let app = ctx.state();
         let mut made =
-            mapping::create(&app.db, r.account.id, &[req], method::MANUAL, &r.caller.user, app.clock.now()).await?;
+            mapping::create(&app.db, r.account.id, &[req], MappingMethod::Manual, &r.caller.user, app.clock.now())
+                .await?;
         let m = made.remove(0);
         let detail = json!({"tenantId": m.tenant_id.to_string(), "clientId": m.client_id.to_string()});
         audit(ctx, &r, AuditKind::MappingCreated, detail).await;
@@ -65,7 +67,8 @@ impl MappingMutation {
             })
             .collect::<AppResult<Vec<_>>>()?;
         let app = ctx.state();
-        let made = mapping::create(&app.db, r.account.id, &reqs, method::BULK, &r.caller.user, app.clock.now()).await?;
+        let made =
+            mapping::create(&app.db, r.account.id, &reqs, MappingMethod::Bulk, &r.caller.user, app.clock.now()).await?;
         audit(ctx, &r, AuditKind::MappingsBulkCreated, json!({"count": made.len()})).await;
         Ok(BulkTenantMappingPayload { mappings: made.into_iter().map(TenantMapping::from).collect(), skipped: vec![] })
     }
@@ -117,7 +120,8 @@ impl MappingMutation {
             }
         }
         let made =
-            mapping::create(&app.db, r.account.id, &reqs, method::SUGGESTION, &r.caller.user, app.clock.now()).await?;
+            mapping::create(&app.db, r.account.id, &reqs, MappingMethod::Suggestion, &r.caller.user, app.clock.now())
+                .await?;
         audit(ctx, &r, AuditKind::SuggestionsAccepted, json!({"count": made.len(), "skipped": skipped.len()})).await;
         Ok(BulkTenantMappingPayload { mappings: made.into_iter().map(TenantMapping::from).collect(), skipped })
     }

@@ -37,7 +37,7 @@ impl IntegrationQuery {
             enabled: r.account.m365_enabled,
             can_manage: r.caller.can_manage(),
             connection: connection.map(M365Connection::from),
-            sync,
+            sync: sync.into(),
             helper_text: HELPER_TEXT.to_owned(),
         })
     }

@@ -112,7 +112,7 @@ impl M365Query {
         let tenant_rows = scope(db, r.account.id, f.tenant_id.as_ref(), f.client_id.as_ref()).await?;
         let filter = UserFilter {
             tenant_rows,
-            mfa_status: f.mfa_status.map(|s| s.as_str().to_owned()),
+            mfa_status: f.mfa_status.map(Into::into),
             is_admin: f.is_admin,
             account_enabled: f.account_enabled,
             licensed: f.licensed,

@@ -10,10 +10,7 @@ use tokio::sync::broadcast::{self, error::RecvError};
 use crate::{
     db,
     error::AppError,
-    graphql::{
-        ContextExt, m365_reader,
-        types::integration::{SyncRun, SyncRunStatus},
-    },
+    graphql::{ContextExt, m365_reader, types::integration::SyncRun},
 };
 
 #[derive(Default)]
@@ -32,7 +29,7 @@ enum Follow {
 }
 
 fn terminal(m: &sync_run::Model) -> bool {
-    SyncRunStatus::parse(&m.status).is_terminal()
+    m.status.is_terminal()
 }
 
 #[Subscription]
@@ -111,14 +108,17 @@ async fn next_event(
 
 #[cfg(test)]
 mod tests {
-    use super::*;
+    use entity::states::{RunStatus, RunTrigger};
 
-    fn run(id: i64, status: &str) -> Arc<sync_run::Model> {
+    use super::*;
+    use crate::graphql::types::integration::SyncRunStatus;
+
+    fn run(id: i64, status: RunStatus) -> Arc<sync_run::Model> {
         Arc::new(sync_run::Model {
             id,
             account_id: 1,
-            trigger: "manual".into(),
-            status: status.into(),
+            trigger: RunTrigger::Manual,
+            status,
             phase: None,
             current_tenant: None,
             tenants_total: 0,
@@ -141,7 +141,7 @@ mod tests {
     async fn a_lagging_subscriber_is_told_how_to_recover() {
         let (tx, rx) = broadcast::channel(2);
         for _ in 0..5 {
-            tx.send(run(1, "running")).unwrap();
+            tx.send(run(1, RunStatus::Running)).unwrap();
         }
         let (item, next) = next_event(Some(1), 1, rx).await.unwrap();
         let err = item.unwrap_err();
@@ -154,9 +154,9 @@ mod tests {
     #[tokio::test]
     async fn follows_one_run_to_its_terminal_state() {
         let (tx, rx) = broadcast::channel(8);
-        tx.send(run(1, "succeeded")).unwrap(); // an older run: not followed
-        tx.send(run(2, "running")).unwrap();
-        tx.send(run(2, "partial")).unwrap();
+        tx.send(run(1, RunStatus::Succeeded)).unwrap(); // an older run: not followed
+        tx.send(run(2, RunStatus::Running)).unwrap();
+        tx.send(run(2, RunStatus::Partial)).unwrap();
         let (first, next) = next_event(None, 1, rx).await.unwrap();
         assert_eq!(first.unwrap().id, async_graphql::ID::from("2"));
         let Follow::Following { id, after, rx } = next else { panic!("keeps following") };

@@ -24,6 +24,7 @@ pub struct M365Integration {
 
 /// Whether the stored authorization still works.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Enum)]
+#[graphql(remote = "entity::states::ConnectionStatus")]
 pub enum ConnectionStatus {
     /// Connected; syncs run.
     Connected,
@@ -65,11 +66,7 @@ pub struct ConsentedBy {
 impl From<m365_connection::Model> for M365Connection {
     fn from(m: m365_connection::Model) -> Self {
         Self {
-            status: if m.status == "connected" {
-                ConnectionStatus::Connected
-            } else {
-                ConnectionStatus::NeedsReconnect
-            },
+            status: m.status.into(),
             partner_tenant_id: m.partner_tenant_id,
             partner_tenant_name: m.partner_tenant_name,
             connected_at: m.connected_at,
@@ -85,6 +82,7 @@ impl From<m365_connection::Model> for M365Connection {
 
 /// Whether a sync is going on.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Enum)]
+#[graphql(remote = "crate::sync::SyncState")]
 pub enum SyncState {
     /// No sync is queued or running.
     Idle,
@@ -109,8 +107,21 @@ pub struct SyncStatus {
     pub next_scheduled_at: Option<DateTime<Utc>>,
 }
 
+impl From<crate::sync::SyncStatus> for SyncStatus {
+    fn from(s: crate::sync::SyncStatus) -> Self {
+        Self {
+            state: s.state.into(),
+            cooldown_remaining_seconds: s.cooldown_remaining_seconds as i32,
+            current_run: s.current_run.map(SyncRun::from),
+            last_run: s.last_run.map(SyncRun::from),
+            next_scheduled_at: s.next_scheduled_at,
+        }
+    }
+}
+
 /// What started a sync.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Enum)]
+#[graphql(remote = "entity::states::RunTrigger")]
 pub enum SyncTrigger {
     /// Trigger Sync was clicked.
     Manual,
@@ -122,6 +133,7 @@ pub enum SyncTrigger {
 
 /// Where a sync run is in its life.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Enum)]
+#[graphql(remote = "entity::states::RunStatus")]
 pub enum SyncRunStatus {
     /// Accepted, not started.
     Queued,
@@ -137,27 +149,9 @@ pub enum SyncRunStatus {
     Cancelled,
 }
 
-impl SyncRunStatus {
-    /// From the stored text.
-    pub fn parse(s: &str) -> Self {
-        match s {
-            "queued" => Self::Queued,
-            "running" => Self::Running,
-            "succeeded" => Self::Succeeded,
-            "partial" => Self::Partial,
-            "cancelled" => Self::Cancelled,
-            _ => Self::Failed,
-        }
-    }
-
-    /// Whether the run has ended.
-    pub fn is_terminal(self) -> bool {
-        !matches!(self, Self::Queued | Self::Running)
-    }
-}
-
 /// How one tenant fared in a sync run.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Enum)]
+#[graphql(remote = "entity::states::TenantOutcome")]
 pub enum TenantOutcome {
     /// Everything was read.
     Ok,
@@ -228,12 +222,8 @@ impl From<sync_run::Model> for SyncRun {
     fn from(m: sync_run::Model) -> Self {
         Self {
             id: ID(m.id.to_string()),
-            trigger: match m.trigger.as_str() {
-                "manual" => SyncTrigger::Manual,
-                "initial" => SyncTrigger::Initial,
-                _ => SyncTrigger::Scheduled,
-            },
-            status: SyncRunStatus::parse(&m.status),
+            trigger: m.trigger.into(),
+            status: m.status.into(),
             phase: m.phase,
             current_tenant: m.current_tenant,
             tenants_total: m.tenants_total as i32,
@@ -250,13 +240,9 @@ impl From<sync_run::Model> for SyncRun {
                 .0
                 .into_iter()
                 .map(|r| TenantSyncResult {
-                    tenant_id: r.tenant_id,
+                    tenant_id: r.tenant_id.0,
                     display_name: r.display_name,
-                    outcome: match r.outcome.as_str() {
-                        "OK" => TenantOutcome::Ok,
-                        "PARTIAL" => TenantOutcome::Partial,
-                        _ => TenantOutcome::Failed,
-                    },
+                    outcome: r.outcome.into(),
                     error_code: r.error_code,
                     error: r.error,
                     remediation: r.remediation,

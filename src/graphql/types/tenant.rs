@@ -17,6 +17,7 @@ use crate::{
 
 /// How a tenant's last sync went.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Enum)]
+#[graphql(remote = "entity::states::TenantOutcome")]
 pub enum TenantSyncStatus {
     /// Everything was read.
     Ok,
@@ -28,22 +29,12 @@ pub enum TenantSyncStatus {
 
 /// Where MFA answers came from.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Enum)]
+#[graphql(remote = "entity::states::MfaSource")]
 pub enum MfaSource {
     /// The authentication-methods registration report (needs Entra ID P1 and a reports role).
     RegistrationReport,
     /// Each user's authentication methods (through `$batch`).
     AuthenticationMethods,
-}
-
-impl MfaSource {
-    /// From the stored text.
-    pub fn parse(s: Option<&str>) -> Option<Self> {
-        match s? {
-            "registration_report" => Some(Self::RegistrationReport),
-            "authentication_methods" => Some(Self::AuthenticationMethods),
-            _ => None,
-        }
-    }
 }
 
 /// A customer tenant discovered through GDAP.
@@ -84,22 +75,17 @@ impl From<m365_tenant::Model> for M365Tenant {
     fn from(m: m365_tenant::Model) -> Self {
         Self {
             id: ID(m.id.to_string()),
-            tenant_id: m.tenant_id,
+            tenant_id: m.microsoft_tenant_id.0,
             display_name: m.display_name,
             default_domain: m.default_domain,
             domains: m.domains.0,
             gdap_roles: m.gdap_roles.0.iter().map(|r| roles::name(r)).collect(),
             last_synced_at: m.last_synced_at,
-            sync_status: match m.sync_status.as_deref() {
-                Some("ok") => Some(TenantSyncStatus::Ok),
-                Some("partial") => Some(TenantSyncStatus::Partial),
-                Some("failed") => Some(TenantSyncStatus::Failed),
-                _ => None,
-            },
+            sync_status: m.sync_status.map(Into::into),
             sync_error_code: m.sync_error_code,
             sync_error: m.sync_error,
             remediation: m.remediation,
-            mfa_source: MfaSource::parse(m.mfa_source.as_deref()),
+            mfa_source: m.mfa_source.map(Into::into),
             row: m.id,
             account_id: m.account_id,
         }
@@ -169,6 +155,7 @@ pub struct M365TenantFilter {
 
 /// How a mapping was made.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Enum)]
+#[graphql(remote = "entity::states::MappingMethod")]
 pub enum MappingMethod {
     /// Create Mapping on one tenant.
     Manual,
@@ -199,11 +186,7 @@ impl From<tenant_mapping::Model> for TenantMapping {
         Self {
             created_at: m.created_at,
             created_by: m.created_by,
-            method: match m.method.as_str() {
-                "bulk" => MappingMethod::Bulk,
-                "suggestion" => MappingMethod::Suggestion,
-                _ => MappingMethod::Manual,
-            },
+            method: m.method.into(),
             tenant_row: m.tenant_id,
             client_id: m.client_id,
         }

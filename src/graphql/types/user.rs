@@ -19,6 +19,7 @@ use crate::{
 
 /// Whether a user has multi-factor authentication.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Enum)]
+#[graphql(remote = "entity::states::MfaStatus")]
 pub enum MfaStatus {
     /// A second factor is registered (and, from the report, allowed by policy).
     Enabled,
@@ -26,26 +27,6 @@ pub enum MfaStatus {
     Disabled,
     /// Could not be read; see `unavailableReason`.
     Unavailable,
-}
-
-impl MfaStatus {
-    /// From the stored text.
-    pub fn parse(s: &str) -> Self {
-        match s {
-            "enabled" => Self::Enabled,
-            "disabled" => Self::Disabled,
-            _ => Self::Unavailable,
-        }
-    }
-
-    /// The stored text.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Enabled => "enabled",
-            Self::Disabled => "disabled",
-            Self::Unavailable => "unavailable",
-        }
-    }
 }
 
 /// A user's MFA state and the evidence behind it.
@@ -136,9 +117,9 @@ impl From<m365_user::Model> for M365User {
             is_admin: m.is_admin,
             is_licensed: m.is_licensed,
             mfa: MfaInfo {
-                status: MfaStatus::parse(&m.mfa_status),
+                status: m.mfa_status.into(),
                 methods: m.mfa_methods.0,
-                source: MfaSource::parse(m.mfa_source.as_deref()),
+                source: m.mfa_source.map(Into::into),
                 checked_at: m.mfa_checked_at,
                 unavailable_reason: m.mfa_unavailable_reason,
             },

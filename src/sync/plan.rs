@@ -1,0 +1,329 @@
+//! The plan step: pure. From what was read from a tenant, its MFA resolution and the contact
+//! index of its mapped client, the rows to write, the tenant's details, and its outcome with
+//! the problem a person sees first. No I/O, so every outcome is unit-tested here.
+
+use entity::{
+    m365_tenant,
+    states::{MfaSource, TenantOutcome},
+    types::TenantResult,
+};
+
+use super::{mfa::MfaResolution, read::TenantRead};
+use crate::{
+    contacts::{self, ContactIndex},
+    db::users::{LicenseRow, UserRow},
+    microsoft::{
+        graph::GraphError,
+        models::{SubscribedSku, User},
+    },
+};
+
+/// Something that kept a tenant from being read in full (or at all).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Problem {
+    /// Machine-readable, e.g. `MFA_UNAVAILABLE`, `LICENSES_UNREADABLE`, `CONSENT_MISSING`.
+    pub code: &'static str,
+    /// What went wrong, for a person.
+    pub message: String,
+    /// What the MSP can do about it.
+    pub remediation: String,
+}
+
+/// What was learned about the tenant itself.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Details {
+    pub display_name: String,
+    pub default_domain: Option<String>,
+    pub domains: Vec<String>,
+    pub mfa_source: Option<MfaSource>,
+}
+
+/// Everything the write step stores for one tenant.
+#[derive(Debug)]
+pub struct TenantPlan {
+    pub users: Vec<UserRow>,
+    /// None when licenses could not be read: the stored ones are kept.
+    pub licenses: Option<Vec<LicenseRow>>,
+    pub details: Details,
+    /// OK, or PARTIAL with the problems, most important first.
+    pub outcome: TenantOutcome,
+    pub problems: Vec<Problem>,
+}
+
+impl TenantPlan {
+    /// The first problem, which the tenant row and the run's result show.
+    pub fn first_problem(&self) -> Option<&Problem> {
+        self.problems.first()
+    }
+
+    /// The tenant's entry in the run's results.
+    pub fn result(&self, tenant: &m365_tenant::Model) -> TenantResult {
+        let p = self.first_problem();
+        TenantResult {
+            tenant_id: tenant.microsoft_tenant_id.clone(),
+            display_name: self.details.display_name.clone(),
+            outcome: self.outcome,
+            error_code: p.map(|p| p.code.to_owned()),
+            error: p.map(|p| p.message.clone()),
+            remediation: p.map(|p| p.remediation.clone()),
+            users_synced: self.users.len() as i64,
+        }
+    }
+}
+
+const LICENSES_REMEDIATION: &str = "Give the GDAP relationship Global Reader (or Directory Readers) and make sure the consent includes organization read access.";
+
+/// Plans one tenant's write.
+pub fn plan(known_name: &str, read: &TenantRead, mfa: &MfaResolution, index: Option<&ContactIndex>) -> TenantPlan {
+    let users: Vec<UserRow> = read.users.iter().map(|u| user_row(u, mfa, index)).collect();
+    let mut problems = vec![];
+    if let Some((reason, remediation)) = mfa.problem() {
+        problems.push(Problem {
+            code: "MFA_UNAVAILABLE",
+            message: reason.to_owned(),
+            remediation: remediation.to_owned(),
+        });
+    }
+    let licenses = match &read.licenses {
+        Ok(skus) => Some(skus.iter().map(license_row).collect()),
+        Err(e) => {
+            problems.push(licenses_unreadable(e));
+            None
+        }
+    };
+    let org = read.org.as_ref();
+    let domains = org.map(|o| o.verified_domains.iter().map(|v| v.name.to_lowercase()).collect()).unwrap_or_default();
+    let default_domain =
+        org.and_then(|o| o.verified_domains.iter().find(|v| v.is_default)).map(|v| v.name.to_lowercase());
+    let display_name = org.and_then(|o| o.display_name.clone()).unwrap_or_else(|| known_name.to_owned());
+    TenantPlan {
+        users,
+        licenses,
+        details: Details { display_name, default_domain, domains, mfa_source: mfa.source() },
+        outcome: if problems.is_empty() { TenantOutcome::Ok } else { TenantOutcome::Partial },
+        problems,
+    }
+}
+
+fn licenses_unreadable(e: &GraphError) -> Problem {
+    Problem {
+        code: "LICENSES_UNREADABLE",
+        message: format!("Subscribed licenses could not be read: {e}."),
+        remediation: LICENSES_REMEDIATION.into(),
+    }
+}
+
+fn user_row(u: &User, mfa: &MfaResolution, index: Option<&ContactIndex>) -> UserRow {
+    let aliases = contacts::aliases(&u.proxy_addresses, &u.other_mails);
+    let link =
+        index.map(|ix| ix.matches(&contacts::user_addresses(u.mail.as_deref(), &u.user_principal_name, &aliases)));
+    let (contact_id, contact_match) = link.map(|l| l.columns()).unwrap_or((None, None));
+    let m = mfa.user(&u.id);
+    UserRow {
+        object_id: u.id.clone(),
+        display_name: u.display_name.clone(),
+        user_principal_name: u.user_principal_name.clone(),
+        mail: u.mail.clone(),
+        aliases,
+        account_enabled: u.account_enabled.unwrap_or(true),
+        user_type: u.user_type.clone(),
+        is_admin: mfa.is_admin(&u.id),
+        sku_ids: u.assigned_licenses.iter().map(|l| l.sku_id.to_lowercase()).collect(),
+        mfa_status: m.status,
+        mfa_methods: m.methods,
+        mfa_source: m.source,
+        mfa_unavailable_reason: m.unavailable_reason,
+        contact_id,
+        contact_match,
+    }
+}
+
+fn license_row(s: &SubscribedSku) -> LicenseRow {
+    LicenseRow {
+        sku_id: s.sku_id.to_lowercase(),
+        sku_part_number: s.sku_part_number.clone(),
+        capability_status: s.capability_status.clone().unwrap_or_else(|| "Enabled".into()),
+        enabled_units: s.prepaid_units.enabled,
+        consumed_units: s.consumed_units,
+        suspended_units: s.prepaid_units.suspended,
+        warning_units: s.prepaid_units.warning,
+    }
+}
+
+/// A tenant that could not be read: its entry in the run's results (nothing else is written
+/// but the outcome, so stored data is kept).
+pub fn failed(tenant: &m365_tenant::Model, problem: &Problem) -> TenantResult {
+    TenantResult {
+        tenant_id: tenant.microsoft_tenant_id.clone(),
+        display_name: tenant.display_name.clone(),
+        outcome: TenantOutcome::Failed,
+        error_code: Some(problem.code.to_owned()),
+        error: Some(problem.message.clone()),
+        remediation: Some(problem.remediation.clone()),
+        users_synced: 0,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+
+    use entity::states::MfaStatus;
+    use serde_json::json;
+
+    use super::*;
+    use crate::sync::mfa::{self, MethodsRead, ReportRead};
+
+    fn user(id: &str, mail: &str, proxies: &[&str]) -> User {
+        serde_json::from_value(json!({
+            "id": id, "displayName": id, "userPrincipalName": format!("{id}@contoso.onmicrosoft.com"),
+            "mail": mail, "proxyAddresses": proxies, "otherMails": [], "accountEnabled": true,
+            "userType": "Member", "assignedLicenses": [{"skuId": "6FD2C87F-B296-42F0-B197-1E91E994B900"}]
+        }))
+        .unwrap()
+    }
+
+    fn read(licenses: Result<Vec<SubscribedSku>, GraphError>) -> TenantRead {
+        TenantRead {
+            org: Some(
+                serde_json::from_value(json!({
+                    "id": "t", "displayName": "Contoso",
+                    "verifiedDomains": [{"name": "Contoso.onmicrosoft.com", "isDefault": false}, {"name": "Contoso.com", "isDefault": true}]
+                }))
+                .unwrap(),
+            ),
+            users: vec![user("alice", "Alice@contoso.com", &["SMTP:Alice@contoso.com", "smtp:a@contoso.com"]), user("bob", "bob@contoso.com", &[])],
+            licenses,
+            report: ReportRead::NotLicensed,
+            methods: MethodsRead::NotRead,
+        }
+    }
+
+    fn skus() -> Vec<SubscribedSku> {
+        vec![
+            serde_json::from_value(
+                json!({"skuId": "ABC", "skuPartNumber": "SPB", "consumedUnits": 3, "prepaidUnits": {"enabled": 5}}),
+            )
+            .unwrap(),
+        ]
+    }
+
+    fn by_report() -> MfaResolution {
+        MfaResolution::Report {
+            users: HashMap::from([
+                ("alice".into(), mfa::from_methods(&[])),
+                ("bob".into(), mfa::unavailable("lagging".into())),
+            ]),
+            is_admin: HashMap::from([("alice".into(), true)]),
+        }
+    }
+
+    fn unavailable() -> MfaResolution {
+        MfaResolution::Unavailable { reason: "MFA is unavailable: x".into(), remediation: "add Global Reader".into() }
+    }
+
+    #[test]
+    fn everything_read_is_ok_with_rows_details_and_links() {
+        let index = ContactIndex::new([(7_i64, &["a@contoso.com".to_string()][..])]);
+        let p = plan("Old name", &read(Ok(skus())), &by_report(), Some(&index));
+        assert_eq!(p.outcome, TenantOutcome::Ok);
+        assert!(p.problems.is_empty());
+        assert_eq!(
+            p.details,
+            Details {
+                display_name: "Contoso".into(),
+                default_domain: Some("contoso.com".into()),
+                domains: vec!["contoso.onmicrosoft.com".into(), "contoso.com".into()],
+                mfa_source: Some(MfaSource::RegistrationReport),
+            }
+        );
+        let alice = &p.users[0];
+        assert_eq!(alice.aliases, ["a@contoso.com", "alice@contoso.com"]);
+        assert_eq!((alice.contact_id, alice.contact_match.as_deref()), (Some(7), Some("linked:a@contoso.com")));
+        assert_eq!(
+            (alice.is_admin, alice.sku_ids.as_slice()),
+            (Some(true), &["6fd2c87f-b296-42f0-b197-1e91e994b900".to_string()][..])
+        );
+        assert_eq!(p.users[1].mfa_status, MfaStatus::Unavailable);
+        assert_eq!((p.users[1].is_admin, p.users[1].contact_id), (None, None));
+        let lic = p.licenses.as_ref().unwrap();
+        assert_eq!(
+            (lic[0].sku_id.as_str(), lic[0].capability_status.as_str(), lic[0].enabled_units),
+            ("abc", "Enabled", 5)
+        );
+        let t = tenant();
+        let r = p.result(&t);
+        assert_eq!((r.outcome, r.users_synced, r.error_code), (TenantOutcome::Ok, 2, None));
+    }
+
+    #[test]
+    fn an_unmapped_tenant_links_nobody() {
+        let p = plan("x", &read(Ok(skus())), &by_report(), None);
+        assert!(p.users.iter().all(|u| u.contact_id.is_none() && u.contact_match.is_none()));
+    }
+
+    #[test]
+    fn unreadable_licenses_are_partial_and_keep_stored_ones() {
+        let e = GraphError::Api {
+            status: 403,
+            code: "Authorization_RequestDenied".into(),
+            message: "no".into(),
+            request_id: None,
+        };
+        let p = plan("x", &read(Err(e)), &by_report(), None);
+        assert_eq!(p.outcome, TenantOutcome::Partial);
+        assert!(p.licenses.is_none());
+        assert_eq!(p.first_problem().unwrap().code, "LICENSES_UNREADABLE");
+        assert_eq!(p.users.len(), 2, "users are still written");
+    }
+
+    #[test]
+    fn unavailable_mfa_is_partial_and_comes_before_licenses() {
+        let e = GraphError::Transport("reset".into());
+        let p = plan("x", &read(Err(e)), &unavailable(), None);
+        assert_eq!(p.outcome, TenantOutcome::Partial);
+        assert_eq!(p.problems.iter().map(|p| p.code).collect::<Vec<_>>(), ["MFA_UNAVAILABLE", "LICENSES_UNREADABLE"]);
+        assert_eq!(p.details.mfa_source, None);
+        assert!(p.users.iter().all(|u| u.mfa_unavailable_reason.as_deref() == Some("MFA is unavailable: x")));
+        let r = p.result(&tenant());
+        assert_eq!(
+            (r.outcome, r.error_code.as_deref(), r.remediation.as_deref()),
+            (TenantOutcome::Partial, Some("MFA_UNAVAILABLE"), Some("add Global Reader"))
+        );
+    }
+
+    #[test]
+    fn no_organization_keeps_the_known_name() {
+        let mut r = read(Ok(skus()));
+        r.org = None;
+        let p = plan("Known", &r, &by_report(), None);
+        assert_eq!((p.details.display_name.as_str(), p.details.domains.len()), ("Known", 0));
+    }
+
+    #[test]
+    fn a_failed_tenant_keeps_its_name_and_carries_the_problem() {
+        let problem = Problem { code: "CONSENT_MISSING", message: "m".into(), remediation: "r".into() };
+        let r = failed(&tenant(), &problem);
+        assert_eq!((r.outcome, r.users_synced, r.display_name.as_str()), (TenantOutcome::Failed, 0, "Stored"));
+        assert_eq!(r.error_code.as_deref(), Some("CONSENT_MISSING"));
+    }
+
+    fn tenant() -> m365_tenant::Model {
+        m365_tenant::Model {
+            id: 1,
+            account_id: 1,
+            microsoft_tenant_id: entity::types::TenantGuid("t".into()),
+            display_name: "Stored".into(),
+            default_domain: None,
+            domains: Default::default(),
+            gdap_roles: Default::default(),
+            sync_status: None,
+            sync_error_code: None,
+            sync_error: None,
+            remediation: None,
+            mfa_source: None,
+            last_synced_at: None,
+            created_at: chrono::Utc::now(),
+        }
+    }
+}
