@@ -39,6 +39,24 @@ impl RunStatus {
     }
 }
 
+/// The step a run is at (`sync_run.phase`); a finished run keeps the last step it reached.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, EnumIter, DeriveActiveEnum)]
+#[sea_orm(rs_type = "String", db_type = "String(StringLen::None)")]
+pub enum RunPhase {
+    /// Claimed, nothing done yet.
+    #[sea_orm(string_value = "starting")]
+    Starting,
+    /// Refreshing the partner's token.
+    #[sea_orm(string_value = "refreshing_token")]
+    RefreshingToken,
+    /// Listing GDAP customers.
+    #[sea_orm(string_value = "discovering_tenants")]
+    DiscoveringTenants,
+    /// Reading and writing tenants.
+    #[sea_orm(string_value = "syncing_tenants")]
+    SyncingTenants,
+}
+
 /// What started a sync run (`sync_run.trigger`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, EnumIter, DeriveActiveEnum)]
 #[sea_orm(rs_type = "String", db_type = "String(StringLen::None)")]
@@ -137,6 +155,10 @@ mod tests {
         assert_eq!(
             texts(RunStatus::iter().map(|s| s.to_value()).collect()),
             "queued,running,succeeded,partial,failed,cancelled"
+        );
+        assert_eq!(
+            texts(RunPhase::iter().map(|s| s.to_value()).collect()),
+            "starting,refreshing_token,discovering_tenants,syncing_tenants"
         );
         assert_eq!(texts(RunTrigger::iter().map(|s| s.to_value()).collect()), "manual,scheduled,initial");
         assert_eq!(texts(ConnectionStatus::iter().map(|s| s.to_value()).collect()), "connected,needs_reconnect");

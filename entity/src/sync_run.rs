@@ -1,7 +1,7 @@
 //! `sync_run`: one sync of an account; its live lease doubles as the sync lock.
 
 use crate::{
-    states::{RunStatus, RunTrigger},
+    states::{RunPhase, RunStatus, RunTrigger},
     types::TenantResults,
 };
 use sea_orm::entity::prelude::*;
@@ -14,7 +14,7 @@ pub struct Model {
     pub account_id: i64,
     pub trigger: RunTrigger,
     pub status: RunStatus,
-    pub phase: Option<String>,
+    pub phase: Option<RunPhase>,
     pub current_tenant: Option<String>,
     pub tenants_total: i64,
     pub tenants_done: i64,

@@ -1,14 +1,10 @@
 //! Queries on `tenant_mapping`, and the client data suggestions are scored on.
 
-use std::collections::{HashMap, HashSet};
-
 use chrono::{DateTime, Utc};
-use entity::{client, contact, states::MappingMethod, tenant_mapping};
+use entity::{client, contact, states::MappingMethod, tenant_mapping, types::StringList};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, PaginatorTrait, QueryFilter, QuerySelect, Set,
 };
-
-use crate::mapping::suggest::Candidate;
 
 /// Inserts a mapping; `None` when the tenant is already mapped (the unique index says so).
 pub async fn create(
@@ -68,45 +64,32 @@ pub async fn tenants_of_clients(db: &impl ConnectionTrait, client_ids: &[i64]) -
         .await
 }
 
-/// Every client of the account as a suggestion candidate (with its contacts' e-mail domains and
-/// which tenant it is mapped to, if any): three statements whatever the number of tenants.
-pub async fn candidates(
-    db: &impl ConnectionTrait,
-    account_id: i64,
-) -> Result<(Vec<Candidate>, HashMap<i64, HashSet<i64>>), DbErr> {
+/// What suggestions are scored from, as stored: every client of the account, each contact's
+/// client and e-mail addresses, and every mapping as `(client id, tenant row)`. Three
+/// statements whatever the number of tenants.
+#[derive(Debug, Default)]
+pub struct CandidateRows {
+    pub clients: Vec<client::Model>,
+    pub contact_emails: Vec<(i64, StringList)>,
+    pub mappings: Vec<(i64, i64)>,
+}
+
+/// The account's [`CandidateRows`].
+pub async fn candidate_rows(db: &impl ConnectionTrait, account_id: i64) -> Result<CandidateRows, DbErr> {
     let clients = client::Entity::find().filter(client::Column::AccountId.eq(account_id)).all(db).await?;
-    let contacts: Vec<(i64, entity::types::StringList)> = contact::Entity::find()
+    let contact_emails = contact::Entity::find()
         .select_only()
         .columns([contact::Column::ClientId, contact::Column::Emails])
         .filter(contact::Column::AccountId.eq(account_id))
         .into_tuple()
         .all(db)
         .await?;
-    let mappings: Vec<(i64, i64)> = tenant_mapping::Entity::find()
+    let mappings = tenant_mapping::Entity::find()
         .select_only()
         .columns([tenant_mapping::Column::ClientId, tenant_mapping::Column::TenantId])
         .filter(tenant_mapping::Column::AccountId.eq(account_id))
         .into_tuple()
         .all(db)
         .await?;
-    let mut domains: HashMap<i64, HashMap<String, usize>> = HashMap::new();
-    for (client_id, emails) in contacts {
-        let mut seen = HashSet::new();
-        for e in emails.0 {
-            if let Some((_, d)) = e.rsplit_once('@')
-                && seen.insert(d.to_owned())
-            {
-                *domains.entry(client_id).or_default().entry(d.to_owned()).or_default() += 1;
-            }
-        }
-    }
-    let mut mapped: HashMap<i64, HashSet<i64>> = HashMap::new();
-    for (client_id, tenant) in mappings {
-        mapped.entry(client_id).or_default().insert(tenant);
-    }
-    let candidates = clients
-        .into_iter()
-        .map(|c| Candidate::new(c.id, c.name, c.domains.0, domains.remove(&c.id).unwrap_or_default()))
-        .collect();
-    Ok((candidates, mapped))
+    Ok(CandidateRows { clients, contact_emails, mappings })
 }

@@ -1,7 +1,7 @@
 //! Queries on `sync_run`.
 
 use entity::{
-    states::{RunStatus, RunTrigger},
+    states::{RunPhase, RunStatus, RunTrigger},
     sync_run,
 };
 use sea_orm::{ColumnTrait, ConnectionTrait, DbErr, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect};
@@ -109,7 +109,7 @@ pub async fn claim(
         account_id: Set(account_id),
         trigger: Set(trigger),
         status: Set(RunStatus::Running),
-        phase: Set(Some("starting".into())),
+        phase: Set(Some(RunPhase::Starting)),
         current_tenant: Set(None),
         tenants_total: Set(0),
         tenants_done: Set(0),
@@ -157,7 +157,7 @@ pub async fn save_progress(
 ) -> Result<Option<sync_run::Model>, DbErr> {
     let res = sync_run::Entity::update_many()
         .col_expr(sync_run::Column::Status, Expr::value(m.status))
-        .col_expr(sync_run::Column::Phase, Expr::value(m.phase.clone()))
+        .col_expr(sync_run::Column::Phase, Expr::value(m.phase))
         .col_expr(sync_run::Column::CurrentTenant, Expr::value(m.current_tenant.clone()))
         .col_expr(sync_run::Column::TenantsTotal, Expr::value(m.tenants_total))
         .col_expr(sync_run::Column::TenantsDone, Expr::value(m.tenants_done))

@@ -5,13 +5,52 @@
 pub mod scoring;
 pub mod suggest;
 
-use entity::{states::MappingMethod, tenant_mapping};
+use entity::{m365_tenant, states::MappingMethod, tenant_mapping};
 use sea_orm::{ConnectionTrait, DatabaseConnection};
 
 use crate::{
     contacts, db,
     error::{AppError, AppResult},
 };
+
+/// What accepting suggestions does with one selected tenant.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Acceptance {
+    /// Map it to this client.
+    Map(i64),
+    /// Leave it, for this reason.
+    Skip(String),
+}
+
+/// Accepting suggestions (pure): for each selected tenant in order, its top suggestion when the
+/// confidence is at least `min_confidence` and it is not mapped yet. A client accepted for one
+/// tenant counts as mapped for the next ones, so it ranks lower there as it would after saving.
+pub fn accept_suggestions(
+    tenants: &[&m365_tenant::Model],
+    candidates: &[suggest::Candidate],
+    mut mapped: suggest::Mapped,
+    min_confidence: i32,
+) -> Vec<Acceptance> {
+    let mut out = Vec::with_capacity(tenants.len());
+    for t in tenants {
+        if mapped.values().any(|ts| ts.contains(&t.id)) {
+            out.push(Acceptance::Skip("already mapped".into()));
+            continue;
+        }
+        let elsewhere = |client: i64| mapped.get(&client).is_some_and(|ts| ts.iter().any(|x| *x != t.id));
+        out.push(match suggest::suggest(&t.display_name, &t.domains.0, candidates, elsewhere, 1).into_iter().next() {
+            Some(s) if s.confidence >= min_confidence => {
+                mapped.entry(s.client_id).or_default().insert(t.id);
+                Acceptance::Map(s.client_id)
+            }
+            Some(s) => {
+                Acceptance::Skip(format!("best suggestion has confidence {} (below {min_confidence})", s.confidence))
+            }
+            None => Acceptance::Skip("no suggestion".into()),
+        });
+    }
+    out
+}
 
 /// One requested mapping, with the input path used to name it in errors.
 #[derive(Clone, Debug)]
@@ -93,4 +132,54 @@ pub async fn delete(db: &DatabaseConnection, account_id: i64, tenant_row: i64) -
     db::users::clear_links(&txn, tenant_row).await?;
     txn.commit().await?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::{HashMap, HashSet};
+
+    use super::*;
+    use suggest::Candidate;
+
+    fn tenant(id: i64, name: &str, domains: &[&str]) -> m365_tenant::Model {
+        m365_tenant::Model {
+            id,
+            account_id: 1,
+            microsoft_tenant_id: entity::types::TenantGuid(format!("guid-{id}")),
+            display_name: name.into(),
+            default_domain: None,
+            domains: domains.iter().map(|d| d.to_string()).collect::<Vec<_>>().into(),
+            gdap_roles: Default::default(),
+            sync_status: None,
+            sync_error_code: None,
+            sync_error: None,
+            remediation: None,
+            mfa_source: None,
+            last_synced_at: None,
+            created_at: chrono::Utc::now(),
+        }
+    }
+
+    #[test]
+    fn accepting_maps_confident_tenants_and_says_why_others_stay() {
+        let clients = vec![
+            Candidate::new(1, "Contoso".into(), vec!["contoso.com".into()], HashMap::new()),
+            Candidate::new(2, "Fabrikam".into(), vec![], HashMap::new()),
+        ];
+        let (a, b, c, d) = (
+            tenant(10, "Contoso Ltd", &["contoso.com", "contoso.onmicrosoft.com"]),
+            tenant(11, "Fabrikam", &[]),
+            tenant(12, "Nothing Alike Whatsoever", &[]),
+            tenant(13, "Contoso", &[]),
+        );
+        let mapped = HashMap::from([(2, HashSet::from([11]))]);
+        let decisions = accept_suggestions(&[&a, &b, &c, &d], &clients, mapped.clone(), 80);
+        assert_eq!(decisions[0], Acceptance::Map(1));
+        assert_eq!(decisions[1], Acceptance::Skip("already mapped".into()));
+        assert_eq!(decisions[2], Acceptance::Skip("no suggestion".into()));
+        // Client 1 was just taken by tenant 10, so for tenant 13 it ranks 20 lower: 80 → 60.
+        assert_eq!(decisions[3], Acceptance::Skip("best suggestion has confidence 60 (below 80)".into()));
+        // With a lower bar the same tenant is mapped.
+        assert_eq!(accept_suggestions(&[&d], &clients, mapped, 50), [Acceptance::Map(1)]);
+    }
 }

@@ -6,7 +6,38 @@
 //! in another order (75), or similar (up to 70). Both a domain and a name signal add 5. A client
 //! already mapped to another tenant ranks 20 lower. Below 25 nothing is suggested.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
+
+use crate::db::mappings::CandidateRows;
+
+/// Client id → the tenant rows it is mapped to.
+pub type Mapped = HashMap<i64, HashSet<i64>>;
+
+/// The account's clients as candidates (with their contacts' e-mail domains, each counted once
+/// per contact), and which tenants each is mapped to.
+pub fn candidates(rows: CandidateRows) -> (Vec<Candidate>, Mapped) {
+    let mut domains: HashMap<i64, HashMap<String, usize>> = HashMap::new();
+    for (client_id, emails) in rows.contact_emails {
+        let mut seen = HashSet::new();
+        for e in emails.0 {
+            if let Some((_, d)) = e.rsplit_once('@')
+                && seen.insert(d.to_owned())
+            {
+                *domains.entry(client_id).or_default().entry(d.to_owned()).or_default() += 1;
+            }
+        }
+    }
+    let mut mapped: Mapped = HashMap::new();
+    for (client_id, tenant) in rows.mappings {
+        mapped.entry(client_id).or_default().insert(tenant);
+    }
+    let clients = rows
+        .clients
+        .into_iter()
+        .map(|c| Candidate::new(c.id, c.name, c.domains.0, domains.remove(&c.id).unwrap_or_default()))
+        .collect();
+    (clients, mapped)
+}
 
 /// What scoring needs to know about a client (its name is tokenized once, here).
 #[derive(Clone, Debug)]

@@ -6,6 +6,7 @@
 pub mod directory;
 pub mod graph;
 pub mod identity;
+pub mod licensing;
 pub mod models;
 pub mod roles;
 

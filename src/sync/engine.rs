@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex};
 
 use entity::{
     m365_connection, m365_tenant,
-    states::{RunStatus, TenantOutcome},
+    states::{RunPhase, RunStatus, TenantOutcome},
     sync_run,
     types::TenantResult,
 };
@@ -132,8 +132,8 @@ impl RunCtx {
         }
     }
 
-    async fn phase(&self, name: &str) {
-        let snap = self.edit(|r| r.phase = Some(name.to_owned()));
+    async fn phase(&self, phase: RunPhase) {
+        let snap = self.edit(|r| r.phase = Some(phase));
         self.persist(snap).await;
     }
 }
@@ -158,21 +158,21 @@ pub async fn execute(app: AppState, run: sync_run::Model, conn: m365_connection:
 
 async fn steps(ctx: Arc<RunCtx>, conn: &m365_connection::Model) -> Result<(), RunFailure> {
     let app = &ctx.app;
-    ctx.phase("refreshing_token").await;
+    ctx.phase(RunPhase::RefreshingToken).await;
     let session = match connect::partner_session(app, conn).await {
         Ok(s) => s,
         Err(AppError::AuthorizationRevoked) => return Err(RunFailure::Revoked),
         Err(AppError::NotConnected) => return Err(RunFailure::Cancelled("Microsoft 365 was disconnected.".into())),
         Err(e) => return Err(internal_failure("Refreshing the Microsoft authorization failed", e)),
     };
-    ctx.phase("discovering_tenants").await;
+    ctx.phase(RunPhase::DiscoveringTenants).await;
     let found = read::discover(&app.graph, session.access_token.expose()).await.map_err(|e| {
         RunFailure::Failed("DISCOVERY_FAILED", format!("Discovering customer tenants through GDAP failed: {e}"))
     })?;
     let tenants = write_discovered(&ctx, &found).await?;
     let snap = ctx.edit(|r| {
         r.tenants_total = tenants.len() as i64;
-        r.phase = Some("syncing_tenants".into());
+        r.phase = Some(RunPhase::SyncingTenants);
     });
     ctx.persist(snap).await;
     // Each tenant is its own task (at most `concurrency` at once), so a tenant in the middle of

@@ -242,7 +242,7 @@ pub struct SuggestionCache {
 }
 
 /// Clients as candidates, and client id → tenant rows it is mapped to.
-pub type Candidates = Arc<(Vec<crate::mapping::suggest::Candidate>, HashMap<i64, std::collections::HashSet<i64>>)>;
+pub type Candidates = Arc<(Vec<crate::mapping::suggest::Candidate>, crate::mapping::suggest::Mapped)>;
 
 /// A tenant's suggestions, best first.
 pub type Scored = Arc<Vec<crate::mapping::suggest::Suggestion>>;
@@ -257,10 +257,13 @@ impl SuggestionCache {
                 let runtime = tokio::runtime::Handle::current();
                 // Row decoding and name preparation happen where this future is polled: here,
                 // on the blocking thread, not on an async worker.
-                let loaded =
-                    tokio::task::spawn_blocking(move || runtime.block_on(db::mappings::candidates(&db, account_id)))
-                        .await
-                        .map_err(AppError::internal)??;
+                let loaded = tokio::task::spawn_blocking(move || {
+                    runtime
+                        .block_on(db::mappings::candidate_rows(&db, account_id))
+                        .map(crate::mapping::suggest::candidates)
+                })
+                .await
+                .map_err(AppError::internal)??;
                 Ok(Arc::new(loaded))
             })
             .await

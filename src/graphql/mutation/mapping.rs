@@ -17,7 +17,7 @@ use crate::{
             tenant::{BulkTenantMappingPayload, SkippedTenant, TenantMapping, TenantMappingInput},
         },
     },
-    mapping::{self, MappingRequest, suggest},
+    mapping::{self, Acceptance, MappingRequest, suggest},
 };
 
 #[derive(Default)]
@@ -87,36 +87,27 @@ impl MappingMutation {
             return Err(AppError::bad_input("minConfidence", "minConfidence must be between 0 and 100"));
         }
         let app = ctx.state();
-        let (candidates, mut mapped) = db::mappings::candidates(&app.db, r.account.id).await?;
-        // The account's tenants once; which are mapped follows from `mapped` (client → tenants).
+        let rows = db::mappings::candidate_rows(&app.db, r.account.id).await?;
+        let (candidates, mapped) = suggest::candidates(rows);
         let tenants: std::collections::HashMap<i64, entity::m365_tenant::Model> =
             db::tenants::list(&app.db, r.account.id).await?.into_iter().map(|t| (t.id, t)).collect();
-        let mut reqs = vec![];
-        let mut skipped = vec![];
+        let mut selected = Vec::with_capacity(tenant_ids.len());
         for (i, id) in tenant_ids.iter().enumerate() {
             let row = parse_id(id, &format!("tenantIds[{i}]"))?;
-            let Some(t) = tenants.get(&row) else {
-                return Err(AppError::bad_input(format!("tenantIds[{i}]"), format!("tenantIds[{i}]: no such tenant")));
-            };
-            if mapped.values().any(|ts| ts.contains(&t.id)) {
-                skipped.push(SkippedTenant { tenant_id: id.clone(), reason: "already mapped".into() });
-                continue;
-            }
-            let elsewhere = |client: i64| mapped.get(&client).is_some_and(|ts| ts.iter().any(|x| *x != t.id));
-            match suggest::suggest(&t.display_name, &t.domains.0, &candidates, elsewhere, 1).into_iter().next() {
-                Some(s) if s.confidence >= min_confidence => {
-                    mapped.entry(s.client_id).or_default().insert(t.id);
-                    reqs.push(MappingRequest {
-                        tenant_row: t.id,
-                        client_id: s.client_id,
-                        path: format!("tenantIds[{i}]"),
-                    });
+            let t = tenants.get(&row).ok_or_else(|| {
+                AppError::bad_input(format!("tenantIds[{i}]"), format!("tenantIds[{i}]: no such tenant"))
+            })?;
+            selected.push(t);
+        }
+        let mut reqs = vec![];
+        let mut skipped = vec![];
+        let decisions = mapping::accept_suggestions(&selected, &candidates, mapped, min_confidence);
+        for (i, (t, decision)) in selected.iter().zip(decisions).enumerate() {
+            match decision {
+                Acceptance::Map(client_id) => {
+                    reqs.push(MappingRequest { tenant_row: t.id, client_id, path: format!("tenantIds[{i}]") })
                 }
-                Some(s) => skipped.push(SkippedTenant {
-                    tenant_id: id.clone(),
-                    reason: format!("best suggestion has confidence {} (below {min_confidence})", s.confidence),
-                }),
-                None => skipped.push(SkippedTenant { tenant_id: id.clone(), reason: "no suggestion".into() }),
+                Acceptance::Skip(reason) => skipped.push(SkippedTenant { tenant_id: tenant_ids[i].clone(), reason }),
             }
         }
         let made =

@@ -189,8 +189,8 @@ pub struct SyncRun {
     pub trigger: SyncTrigger,
     /// Where it is in its life.
     pub status: SyncRunStatus,
-    /// Current step while running (`refreshing_token`, `discovering_tenants`, `syncing_tenants`,
-    /// `finishing`); the last step reached once finished.
+    /// Current step while running (`starting`, `refreshing_token`, `discovering_tenants`,
+    /// `syncing_tenants`); the last step reached once finished.
     pub phase: Option<String>,
     /// Name of the tenant being synced right now; null when none.
     pub current_tenant: Option<String>,
@@ -224,7 +224,7 @@ impl From<sync_run::Model> for SyncRun {
             id: ID(m.id.to_string()),
             trigger: m.trigger.into(),
             status: m.status.into(),
-            phase: m.phase,
+            phase: m.phase.map(|p| sea_orm::ActiveEnum::to_value(&p)),
             current_tenant: m.current_tenant,
             tenants_total: m.tenants_total as i32,
             tenants_done: m.tenants_done as i32,
