@@ -57,7 +57,8 @@ impl GraphError {
         }
     }
 
-    fn from_body(status: u16, body: &Value, request_id: Option<String>) -> Self {
+    /// The error a Graph error body (`{"error":{"code","message",…}}`) describes.
+    pub fn from_body(status: u16, body: &Value, request_id: Option<String>) -> Self {
         let e = &body["error"];
         Self::Api {
             status,

@@ -3,6 +3,7 @@
 
 mod cli;
 mod connect;
+mod contract;
 mod foundation;
 mod helpers;
 mod hostile;
