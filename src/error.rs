@@ -4,8 +4,53 @@
 //! `custom-error-conversion`, so nothing reaches a client without going through
 //! [`AppError::extend`]. Internal errors are logged with an id and returned with that id only.
 
+use std::{error::Error as StdError, sync::Arc};
+
 use async_graphql::ErrorExtensions;
 use sea_orm::DbErr;
+
+/// The cause of an internal error, kept whole (its source chain is logged), shareable because
+/// loader errors are shared between fields.
+#[derive(Clone, Debug)]
+pub struct InternalError {
+    /// What was being done, e.g. "refreshing the partner token".
+    context: Option<&'static str>,
+    source: Arc<dyn StdError + Send + Sync>,
+}
+
+impl InternalError {
+    /// The cause and every source below it, joined with ": ".
+    pub fn chain(&self) -> String {
+        let mut out = String::new();
+        if let Some(c) = self.context {
+            out.push_str(c);
+            out.push_str(": ");
+        }
+        out.push_str(&self.source.to_string());
+        let mut next = self.source.source();
+        while let Some(e) = next {
+            out.push_str(": ");
+            out.push_str(&e.to_string());
+            next = e.source();
+        }
+        out
+    }
+}
+
+impl std::fmt::Display for InternalError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.context {
+            Some(c) => write!(f, "{c}: {}", self.source),
+            None => write!(f, "{}", self.source),
+        }
+    }
+}
+
+impl StdError for InternalError {
+    fn source(&self) -> Option<&(dyn StdError + 'static)> {
+        Some(&*self.source)
+    }
+}
 
 /// Everything that can go wrong at the API boundary.
 #[derive(Clone, Debug, thiserror::Error)]
@@ -48,9 +93,17 @@ pub enum AppError {
     /// The stored Microsoft authorization expired or was revoked.
     #[error("Your Microsoft authorization has expired or been revoked.")]
     AuthorizationRevoked,
-    /// Anything unexpected; details are logged, never returned.
+    /// A subscriber fell too far behind the progress it follows.
+    #[error(
+        "This subscriber fell behind and missed {missed} progress updates. Subscribe to m365SyncProgress again to get the current state."
+    )]
+    SubscriptionLagged {
+        /// Updates skipped.
+        missed: u64,
+    },
+    /// Anything unexpected; the cause and its sources are logged, never returned.
     #[error("internal error: {0}")]
-    Internal(String),
+    Internal(#[source] InternalError),
 }
 
 impl AppError {
@@ -59,9 +112,14 @@ impl AppError {
         Self::BadUserInput { message: message.into(), field: Some(field.into()) }
     }
 
-    /// An internal error from anything displayable.
-    pub fn internal(err: impl std::fmt::Display) -> Self {
-        Self::Internal(err.to_string())
+    /// An internal error caused by `err` (kept as its source).
+    pub fn internal(err: impl Into<Box<dyn StdError + Send + Sync>>) -> Self {
+        Self::Internal(InternalError { context: None, source: Arc::from(err.into()) })
+    }
+
+    /// An internal error caused by `err` while doing `context`.
+    pub fn internal_while(context: &'static str, err: impl Into<Box<dyn StdError + Send + Sync>>) -> Self {
+        Self::Internal(InternalError { context: Some(context), source: Arc::from(err.into()) })
     }
 
     /// The value of `extensions.code`.
@@ -77,6 +135,7 @@ impl AppError {
             Self::BadUserInput { .. } => "BAD_USER_INPUT",
             Self::Conflict(_) => "CONFLICT",
             Self::AuthorizationRevoked => "M365_AUTHORIZATION_REVOKED",
+            Self::SubscriptionLagged { .. } => "SUBSCRIPTION_LAGGED",
             Self::Internal(_) => "INTERNAL_SERVER_ERROR",
         }
     }
@@ -84,7 +143,7 @@ impl AppError {
 
 impl From<DbErr> for AppError {
     fn from(err: DbErr) -> Self {
-        Self::Internal(format!("database: {err}"))
+        Self::internal_while("database", err)
     }
 }
 
@@ -93,7 +152,7 @@ impl ErrorExtensions for AppError {
         let message = match self {
             Self::Internal(detail) => {
                 let id = uuid::Uuid::new_v4();
-                tracing::error!(error_id = %id, error = %detail, "internal error");
+                tracing::error!(error_id = %id, error = %detail.chain(), "internal error");
                 return async_graphql::Error::new(format!("Internal server error (error id {id})")).extend_with(
                     |_, e| {
                         e.set("code", "INTERNAL_SERVER_ERROR");
@@ -108,6 +167,7 @@ impl ErrorExtensions for AppError {
             match self {
                 Self::SyncCooldown { retry_after_seconds } => e.set("retryAfterSeconds", *retry_after_seconds),
                 Self::BadUserInput { field: Some(field), .. } => e.set("field", field.as_str()),
+                Self::SubscriptionLagged { missed } => e.set("missed", *missed),
                 _ => {}
             }
         })
@@ -118,6 +178,30 @@ impl From<AppError> for async_graphql::Error {
     fn from(err: AppError) -> Self {
         err.extend()
     }
+}
+
+/// Codes of errors that are answered before or around resolvers (transport, limits), so no
+/// [`AppError`] carries them. Every `extensions.code` the service sends is here or in
+/// [`AppError::code`].
+pub mod codes {
+    /// A document over a query limit (`extensions.limit`, `extensions.max`).
+    pub const QUERY_LIMIT_EXCEEDED: &str = "QUERY_LIMIT_EXCEEDED";
+    /// The summary error standing for the errors left out of a response.
+    pub const TOO_MANY_ERRORS: &str = "TOO_MANY_ERRORS";
+    /// A query or mutation stopped at `REQUEST_TIMEOUT_SECS` (HTTP 503).
+    pub const REQUEST_TIMEOUT: &str = "REQUEST_TIMEOUT";
+    /// A body over `BODY_LIMIT_BYTES` (HTTP 413).
+    pub const PAYLOAD_TOO_LARGE: &str = "PAYLOAD_TOO_LARGE";
+    /// A body that did not arrive within `HTTP_BODY_TIMEOUT_SECS` (HTTP 408).
+    pub const BODY_TIMEOUT: &str = "BODY_TIMEOUT";
+    /// A connection over `HTTP_MAX_CONNECTIONS` (HTTP 503; written as bytes by the server).
+    pub const TOO_MANY_CONNECTIONS: &str = "TOO_MANY_CONNECTIONS";
+    /// A subscription over `WS_MAX_SUBSCRIPTIONS_PER_SOCKET`.
+    pub const TOO_MANY_SUBSCRIPTIONS: &str = "TOO_MANY_SUBSCRIPTIONS";
+    /// A parse or validation error of a document.
+    pub const BAD_USER_INPUT: &str = "BAD_USER_INPUT";
+    /// A WebSocket `connection_init` without a valid token.
+    pub const UNAUTHENTICATED: &str = "UNAUTHENTICATED";
 }
 
 /// Result type of resolvers and domain services.
@@ -150,7 +234,8 @@ mod tests {
             (AppError::bad_input("f", "m"), "BAD_USER_INPUT"),
             (AppError::Conflict("x".into()), "CONFLICT"),
             (AppError::AuthorizationRevoked, "M365_AUTHORIZATION_REVOKED"),
-            (AppError::Internal("x".into()), "INTERNAL_SERVER_ERROR"),
+            (AppError::SubscriptionLagged { missed: 3 }, "SUBSCRIPTION_LAGGED"),
+            (AppError::internal("x"), "INTERNAL_SERVER_ERROR"),
         ];
         for (err, code) in cases {
             assert_eq!(code_of(err), Value::from(code));
@@ -177,6 +262,16 @@ mod tests {
         assert!(!msg.contains("hunter2") && !msg.contains("db.internal"));
         let id = e.get("errorId").expect("error id").to_string();
         assert!(msg.contains(id.trim_matches('"')));
+    }
+
+    #[test]
+    fn internal_errors_keep_their_source_chain() {
+        let err = AppError::internal_while("database", DbErr::Custom("disk full".into()));
+        let AppError::Internal(inner) = &err else { panic!("internal") };
+        assert_eq!(inner.chain(), "database: Custom Error: disk full");
+        let source = StdError::source(&err).expect("the cause is the source");
+        assert!(source.to_string().contains("disk full"));
+        assert!(source.source().is_some(), "and the database error below it");
     }
 
     #[test]

@@ -2,12 +2,22 @@
 //! connection. It discovers customer tenants through GDAP, syncs users, MFA status and licenses,
 //! maps tenants to the MSP's clients, links users to contacts and pushes sync progress live.
 //!
-//! Data flows left to right (see `DESIGN.md`):
-//! - [`http`]: axum router, GraphQL over HTTP and WebSocket, health;
-//! - [`graphql`]: the schema, thin resolvers, dataloaders;
-//! - domain services: [`clients`], [`sync`];
-//! - [`db`]: SeaORM queries per domain (entities in the `entity` crate, migrations in `migration`);
+//! Layers, each depending only on the ones below it (see the README's architecture sketch):
+//! - [`http`]: the hand-written HTTP/1 server (connection caps, header and body deadlines),
+//!   GraphQL over POST/GET and WebSocket, the OAuth callback, health;
+//! - [`graphql`]: the schema, thin resolvers that map domain types to GraphQL types,
+//!   dataloaders, and the document limits checked before parsing;
+//! - domain services: [`connect`] (consent, state + PKCE, token vault), [`sync`] (triggers, the
+//!   lease, and the engine: read → MFA resolution → plan → fenced write), [`mapping`]
+//!   (suggestions, accepting them, mappings), [`contacts`], [`clients`], [`licenses`], [`audit`];
+//! - [`microsoft`]: the identity and Graph clients, every Graph read typed
+//!   ([`microsoft::directory`]), wire models, Microsoft's product-names file;
+//! - [`db`]: SeaORM queries per table group; entities and the domain's state enums
+//!   (`entity::states`) live in the `entity` crate, migrations in `migration`;
 //! - [`app`], [`config`], [`auth`], [`error`]: wiring shared by all of them.
+//!
+//! The Microsoft emulator that tests, benchmarks and `demo` run against is its own crate,
+//! `m365-emulator`, which imports nothing from this one.
 
 pub mod app;
 pub mod audit;

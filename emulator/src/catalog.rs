@@ -150,13 +150,13 @@ pub mod roles {
     ];
     /// Roles that may list another user's authentication methods: "List methods", delegated
     /// scenarios — "Global Reader, Authentication Administrator, Privileged Authentication
-    /// Administrator" (https://learn.microsoft.com/graph/api/authentication-list-methods), plus
+    /// Administrator" (<https://learn.microsoft.com/graph/api/authentication-list-methods>), plus
     /// Global Administrator, which holds every permission.
     pub const METHODS_READ: &[&str] =
         &[GLOBAL_ADMINISTRATOR, GLOBAL_READER, AUTHENTICATION_ADMINISTRATOR, PRIVILEGED_AUTHENTICATION_ADMINISTRATOR];
     /// Roles that may read the registration report: "List userRegistrationDetails", delegated
     /// scenarios — "Reports Reader, Security Reader, Security Administrator, Global Reader"
-    /// (https://learn.microsoft.com/graph/api/authenticationmethodsroot-list-userregistrationdetails),
+    /// (<https://learn.microsoft.com/graph/api/authenticationmethodsroot-list-userregistrationdetails>),
     /// plus Global Administrator.
     pub const REPORTS_READ: &[&str] =
         &[GLOBAL_ADMINISTRATOR, GLOBAL_READER, REPORTS_READER, SECURITY_READER, SECURITY_ADMINISTRATOR];

@@ -407,7 +407,7 @@ pub async fn partner_session(app: &AppState, conn: &m365_connection::Model) -> A
             db::connections::mark_needs_reconnect(&app.db, conn.id, REVOKED_MESSAGE, app.clock.now()).await?;
             Err(AppError::AuthorizationRevoked)
         }
-        Err(e) => Err(AppError::Internal(format!("refreshing the partner token failed: {e}"))),
+        Err(e) => Err(AppError::internal_while("refreshing the partner token", e)),
     }
 }
 

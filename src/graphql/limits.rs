@@ -24,10 +24,10 @@ use async_graphql::{
 };
 
 /// The code every document limit answers with.
-pub const LIMIT_CODE: &str = "QUERY_LIMIT_EXCEEDED";
+pub const LIMIT_CODE: &str = crate::error::codes::QUERY_LIMIT_EXCEEDED;
 
 /// The code of the error that stands for the errors left out of a response.
-pub const TOO_MANY_ERRORS_CODE: &str = "TOO_MANY_ERRORS";
+pub const TOO_MANY_ERRORS_CODE: &str = crate::error::codes::TOO_MANY_ERRORS;
 
 /// Depth that introspection queries may reach (the standard introspection query, with nine
 /// levels of `ofType`, is 14 deep).

@@ -52,7 +52,7 @@ pub fn document_limits(config: &Config) -> limits::DocumentLimits {
 }
 
 /// The code of a request stopped at `REQUEST_TIMEOUT_SECS`.
-pub const REQUEST_TIMEOUT_CODE: &str = "REQUEST_TIMEOUT";
+pub const REQUEST_TIMEOUT_CODE: &str = crate::error::codes::REQUEST_TIMEOUT;
 
 /// The error of a request stopped at `REQUEST_TIMEOUT_SECS`.
 pub fn timeout_error(config: &Config) -> async_graphql::ServerError {

@@ -17,7 +17,7 @@ use axum::{
 use serde_json::{Value, json};
 
 use super::HttpState;
-use crate::auth::Auth;
+use crate::{auth::Auth, error::codes};
 
 /// The media type the response uses.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -108,7 +108,7 @@ async fn execute(s: &HttpState, headers: &HeaderMap, req: Request, media: Media)
                 for e in errors.iter_mut().filter_map(Value::as_object_mut) {
                     let ext = e.entry("extensions").or_insert_with(|| json!({}));
                     if let Value::Object(ext) = ext {
-                        ext.entry("code").or_insert_with(|| json!("BAD_USER_INPUT"));
+                        ext.entry("code").or_insert_with(|| json!(codes::BAD_USER_INPUT));
                     }
                 }
             }
@@ -126,14 +126,14 @@ fn unreadable_body(s: &HttpState, media: Media, rejection: BytesRejection) -> Re
     if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
         let limit = s.app.config.body_limit_bytes;
         let msg = format!("The request body is larger than {limit} bytes (BODY_LIMIT_BYTES).");
-        return request_error(StatusCode::PAYLOAD_TOO_LARGE, media, "PAYLOAD_TOO_LARGE", msg);
+        return request_error(StatusCode::PAYLOAD_TOO_LARGE, media, codes::PAYLOAD_TOO_LARGE, msg);
     }
     let mut source: Option<&(dyn std::error::Error + 'static)> = Some(&rejection);
     while let Some(e) = source {
         if e.is::<tower_http::timeout::TimeoutError>() {
             let secs = s.app.config.http_body_timeout_secs.max(1);
             let msg = format!("The request body did not arrive within {secs} seconds (HTTP_BODY_TIMEOUT_SECS).");
-            return request_error(StatusCode::REQUEST_TIMEOUT, media, "BODY_TIMEOUT", msg);
+            return request_error(StatusCode::REQUEST_TIMEOUT, media, codes::BODY_TIMEOUT, msg);
         }
         source = e.source();
     }

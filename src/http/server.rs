@@ -105,6 +105,6 @@ mod tests {
         let len: usize = head.lines().find_map(|l| l.strip_prefix("Content-Length: ")).unwrap().parse().unwrap();
         assert_eq!(body.len(), len);
         let v: serde_json::Value = serde_json::from_str(body).unwrap();
-        assert_eq!(v["errors"][0]["extensions"]["code"], "TOO_MANY_CONNECTIONS");
+        assert_eq!(v["errors"][0]["extensions"]["code"], crate::error::codes::TOO_MANY_CONNECTIONS);
     }
 }

@@ -202,7 +202,7 @@ async fn serve(socket: WebSocket, protocol: Protocol, s: HttpState) {
                             rejected => {
                                 let why = match rejected { Auth::Rejected(w) => w, _ => "no token in the connection_init payload".into() };
                                 if protocol == Protocol::Legacy {
-                                    let err = json!({"type": "connection_error", "payload": {"message": why, "extensions": {"code": "UNAUTHENTICATED"}}});
+                                    let err = json!({"type": "connection_error", "payload": {"message": why, "extensions": {"code": crate::error::codes::UNAUTHENTICATED}}});
                                     let _ = sink.send(Message::Text(err.to_string().into())).await;
                                 }
                                 break Some(close(4403, "Forbidden"));
@@ -275,7 +275,7 @@ async fn serve(socket: WebSocket, protocol: Protocol, s: HttpState) {
 }
 
 /// The code of the `error` message a subscription over the per-socket cap gets.
-pub const TOO_MANY_SUBSCRIPTIONS_CODE: &str = "TOO_MANY_SUBSCRIPTIONS";
+pub const TOO_MANY_SUBSCRIPTIONS_CODE: &str = crate::error::codes::TOO_MANY_SUBSCRIPTIONS;
 
 async fn run_subscription(
     schema: crate::graphql::AppSchema,

@@ -357,94 +357,123 @@ async fn a_page_costs_a_fixed_number_of_statements() {
     eprintln!("statements per m365Users page with every nested field: {counts:?}");
 }
 
+/// Account B's view, recording which root fields it called.
+struct Intruder<'a> {
+    app: &'a TestApp,
+    token: String,
+    called: std::cell::RefCell<std::collections::BTreeSet<String>>,
+}
+
+impl Intruder<'_> {
+    async fn gql(&self, query: &str, variables: Value) -> Value {
+        let doc = async_graphql::parser::parse_query(query).expect("the test's own documents parse");
+        for (_, op) in doc.operations.iter() {
+            for sel in &op.node.selection_set.node.items {
+                if let async_graphql::parser::types::Selection::Field(f) = &sel.node {
+                    self.called.borrow_mut().insert(f.node.name.node.to_string());
+                }
+            }
+        }
+        self.app.gql(Some(&self.token), query, variables).await
+    }
+}
+
+/// Every root field of the schema (Query, Mutation, Subscription), from the SDL.
+fn schema_root_fields() -> std::collections::BTreeSet<String> {
+    use async_graphql::parser::types::{TypeKind, TypeSystemDefinition};
+    let doc = async_graphql::parser::parse_schema(m365_integration::graphql::sdl()).expect("SDL parses");
+    let mut out = std::collections::BTreeSet::new();
+    for def in doc.definitions {
+        if let TypeSystemDefinition::Type(t) = def
+            && ["Query", "Mutation", "Subscription"].contains(&t.node.name.node.as_str())
+            && let TypeKind::Object(o) = &t.node.kind
+        {
+            out.extend(o.fields.iter().map(|f| f.node.name.node.to_string()));
+        }
+    }
+    out
+}
+
 #[tokio::test]
 async fn no_root_field_reaches_another_account() {
     let app = TestApp::spawn().await;
-    let (_, ta, tenants) = setup(&app).await;
+    let (acc_a, ta, tenants) = setup(&app).await;
     let clients = app.upsert_clients(&ta, json!([{"source": "cw", "externalId": "1", "name": "A's client"}])).await;
     data(app.gql(Some(&ta), MAP, json!({"t": tenants[0]["id"], "c": clients[0]["id"]})).await);
     let b = app.account("B", true).await;
-    let tb = app.admin_token(b);
+    let b = Intruder { app: &app, token: app.admin_token(b), called: Default::default() };
     let (tid, cid) = (tenants[0]["id"].clone(), clients[0]["id"].clone());
+    assert_eq!(data(b.gql("{ m365Tenants { totalCount } }", json!({})).await)["m365Tenants"]["totalCount"], 0);
     assert_eq!(
-        data(app.gql(Some(&tb), "{ m365Tenants { totalCount } }", json!({})).await)["m365Tenants"]["totalCount"],
-        0
-    );
-    assert_eq!(
-        data(app.gql(Some(&tb), "query($id: ID!) { m365Tenant(id: $id) { id } }", json!({"id": tid})).await)["m365Tenant"],
+        data(b.gql("query($id: ID!) { m365Tenant(id: $id) { id } }", json!({"id": tid})).await)["m365Tenant"],
         Value::Null
     );
-    assert_eq!(data(app.gql(Some(&tb), SUMMARY, json!({})).await)["m365TenantMappingSummary"]["total"], 0);
-    assert_eq!(data(app.gql(Some(&tb), "{ m365Users { totalCount } }", json!({})).await)["m365Users"]["totalCount"], 0);
+    assert_eq!(data(b.gql(SUMMARY, json!({})).await)["m365TenantMappingSummary"]["total"], 0);
+    assert_eq!(data(b.gql("{ m365Users { totalCount } }", json!({})).await)["m365Users"]["totalCount"], 0);
+    let q = "query($t: ID) { m365Users(filter: {tenantId: $t}) { totalCount } }";
+    assert_eq!(error_code(&b.gql(q, json!({"t": tid})).await), Some("NOT_FOUND"));
+    let q = "query($c: ID) { m365Users(filter: {clientId: $c}) { totalCount } }";
+    assert_eq!(error_code(&b.gql(q, json!({"c": cid})).await), Some("NOT_FOUND"));
+    let q = "query($t: ID) { m365Licenses(tenantId: $t) { skuId } }";
+    assert_eq!(error_code(&b.gql(q, json!({"t": tid})).await), Some("NOT_FOUND"));
+    assert_eq!(data(b.gql("{ m365Licenses { skuId } }", json!({})).await)["m365Licenses"], json!([]));
+    let q = "query($c: ID) { mfaCoverage(clientId: $c) { users } }";
+    assert_eq!(error_code(&b.gql(q, json!({"c": cid})).await), Some("NOT_FOUND"));
+    assert_eq!(data(b.gql("{ mfaCoverage { users tenants { users } } }", json!({})).await)["mfaCoverage"]["users"], 0);
+    assert_eq!(data(b.gql("{ m365SyncRuns { totalCount } }", json!({})).await)["m365SyncRuns"]["totalCount"], 0);
+    assert_eq!(data(b.gql("{ clients { totalCount } }", json!({})).await)["clients"]["totalCount"], 0);
+    assert_eq!(data(b.gql("{ auditEvents { totalCount } }", json!({})).await)["auditEvents"]["totalCount"], 0);
     assert_eq!(
-        error_code(
-            &app.gql(
-                Some(&tb),
-                "query($t: ID) { m365Users(filter: {tenantId: $t}) { totalCount } }",
-                json!({"t": tid})
-            )
-            .await
-        ),
-        Some("NOT_FOUND")
-    );
-    assert_eq!(
-        error_code(
-            &app.gql(
-                Some(&tb),
-                "query($c: ID) { m365Users(filter: {clientId: $c}) { totalCount } }",
-                json!({"c": cid})
-            )
-            .await
-        ),
-        Some("NOT_FOUND")
-    );
-    assert_eq!(
-        error_code(
-            &app.gql(Some(&tb), "query($t: ID) { m365Licenses(tenantId: $t) { skuId } }", json!({"t": tid})).await
-        ),
-        Some("NOT_FOUND")
-    );
-    assert_eq!(data(app.gql(Some(&tb), "{ m365Licenses { skuId } }", json!({})).await)["m365Licenses"], json!([]));
-    assert_eq!(
-        error_code(
-            &app.gql(Some(&tb), "query($c: ID) { mfaCoverage(clientId: $c) { users } }", json!({"c": cid})).await
-        ),
-        Some("NOT_FOUND")
-    );
-    assert_eq!(
-        data(app.gql(Some(&tb), "{ mfaCoverage { users tenants { users } } }", json!({})).await)["mfaCoverage"]["users"],
-        0
-    );
-    assert_eq!(
-        data(app.gql(Some(&tb), "{ m365SyncRuns { totalCount } }", json!({})).await)["m365SyncRuns"]["totalCount"],
-        0
-    );
-    assert_eq!(data(app.gql(Some(&tb), "{ clients { totalCount } }", json!({})).await)["clients"]["totalCount"], 0);
-    assert_eq!(
-        data(app.gql(Some(&tb), "{ m365Integration { connection { status } } }", json!({})).await)["m365Integration"]["connection"],
+        data(b.gql("{ m365Integration { connection { status } } }", json!({})).await)["m365Integration"]["connection"],
         Value::Null
     );
     // Mutations on A's ids from B.
-    let bc = app.upsert_clients(&tb, json!([{"source": "cw", "externalId": "1", "name": "B's client"}])).await;
-    assert_eq!(error_code(&app.gql(Some(&tb), MAP, json!({"t": tid, "c": bc[0]["id"]})).await), Some("BAD_USER_INPUT"));
-    assert_eq!(
-        error_code(
-            &app.gql(Some(&tb), "mutation($t: ID!) { deleteTenantMapping(tenantId: $t) }", json!({"t": tid})).await
-        ),
-        Some("NOT_FOUND")
-    );
-    assert_eq!(
-        error_code(
-            &app.gql(
-                Some(&tb),
-                "mutation($ids: [ID!]!) { acceptTenantSuggestions(tenantIds: $ids) { skipped { reason } } }",
-                json!({"ids": [tid]})
-            )
-            .await
-        ),
-        Some("BAD_USER_INPUT")
-    );
-    // A's mapping is intact.
+    let q = "mutation($c: [ClientInput!]!) { upsertClients(clients: $c) { id name } }";
+    let bc = data(b.gql(q, json!({"c": [{"source": "cw", "externalId": "1", "name": "B's client"}]})).await);
+    let bc = bc["upsertClients"][0]["id"].clone();
+    assert_ne!(bc, cid, "the same external id in another account is another client");
+    let q = "mutation($c: [ContactInput!]!) { upsertContacts(contacts: $c) { id } }";
+    let contact =
+        json!([{"source": "cw", "externalId": "9", "clientExternalId": "1", "name": "B's", "emails": ["b@b.com"]}]);
+    assert!(b.gql(q, json!({"c": contact})).await["errors"].is_null(), "B's contact goes to B's client");
+    assert_eq!(error_code(&b.gql(MAP, json!({"t": tid, "c": bc})).await), Some("BAD_USER_INPUT"));
+    let q = "mutation($m: [TenantMappingInput!]!) { bulkCreateTenantMappings(mappings: $m) { mappings { method } } }";
+    assert_eq!(error_code(&b.gql(q, json!({"m": [{"tenantId": tid, "clientId": bc}]})).await), Some("BAD_USER_INPUT"));
+    let q = "mutation($t: ID!) { deleteTenantMapping(tenantId: $t) }";
+    assert_eq!(error_code(&b.gql(q, json!({"t": tid})).await), Some("NOT_FOUND"));
+    let q = "mutation($ids: [ID!]!) { acceptTenantSuggestions(tenantIds: $ids) { skipped { reason } } }";
+    assert_eq!(error_code(&b.gql(q, json!({"ids": [tid]})).await), Some("BAD_USER_INPUT"));
+    assert_eq!(error_code(&b.gql("mutation { triggerM365Sync { id } }", json!({})).await), Some("NOT_CONNECTED"));
+    // B's disconnect and connect touch B alone.
+    assert_eq!(error_code(&b.gql("mutation { disconnectM365 { tenants } }", json!({})).await), Some("NOT_CONNECTED"));
+    let url = data(b.gql("mutation { connectM365 { authorizationUrl } }", json!({})).await);
+    assert!(url["connectM365"]["authorizationUrl"].as_str().unwrap().contains("/oauth/m365/start"));
+    // A's data is intact.
     let a = data(app.gql(Some(&ta), SUMMARY, json!({})).await);
     assert_eq!(a["m365TenantMappingSummary"]["mapped"], 1);
+    assert!(m365_integration::db::connections::get(&app.state.db, acc_a).await.unwrap().is_some());
+    // The progress subscription: B's subscriber hears nothing of A's run, which A's hears to
+    // its end (the hub publishes to both before A's `complete`).
+    let progress = "subscription { m365SyncProgress { id status } }";
+    let app_ref = &app;
+    let subscriber = |token: String| async move {
+        let mut ws = crate::ws::connect(app_ref, "graphql-transport-ws").await;
+        crate::ws::send(&mut ws, json!({"type": "connection_init", "payload": {"token": token}})).await;
+        assert_eq!(crate::ws::next(&mut ws).await.unwrap()["type"], "connection_ack");
+        crate::ws::send(&mut ws, json!({"type": "subscribe", "id": "p", "payload": {"query": progress}})).await;
+        ws
+    };
+    let mut wb = subscriber(b.token.clone()).await;
+    b.called.borrow_mut().insert("m365SyncProgress".into());
+    let mut wa = subscriber(ta.clone()).await;
+    // A's subscriber first gets A's finished run, then follows the next one.
+    assert_eq!(crate::ws::next(&mut wa).await.unwrap()["type"], "next");
+    app.state.clock.advance(std::time::Duration::from_secs(31));
+    data(app.gql(Some(&ta), "mutation { triggerM365Sync { id } }", json!({})).await);
+    while crate::ws::next(&mut wa).await.unwrap()["type"] != "complete" {}
+    let leaked = tokio::time::timeout(std::time::Duration::from_millis(300), crate::ws::next(&mut wb)).await;
+    assert!(leaked.is_err(), "B's subscriber got a message about A's sync: {leaked:?}");
+    // Every root field of the schema was tried from the other account.
+    let missing: Vec<String> = schema_root_fields().difference(&b.called.borrow()).cloned().collect();
+    assert!(missing.is_empty(), "root fields this test does not try from another account: {missing:?}");
 }

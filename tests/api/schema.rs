@@ -1,4 +1,5 @@
-//! `schema.graphql` stays equal to the code, and every type and field is described.
+//! `schema.graphql` stays equal to the code, and every type, field, argument and enum value is
+//! described.
 
 #[test]
 fn committed_schema_matches_the_code() {
@@ -29,8 +30,14 @@ fn every_type_and_field_has_a_description() {
             match t.kind {
                 TypeKind::Object(o) => {
                     for f in o.fields {
+                        let field = format!("{name}.{}", f.node.name.node);
                         if f.node.description.is_none() {
-                            missing.push(format!("{name}.{}", f.node.name.node));
+                            missing.push(field.clone());
+                        }
+                        for a in &f.node.arguments {
+                            if a.node.description.is_none() {
+                                missing.push(format!("{field}({}:)", a.node.name.node));
+                            }
                         }
                     }
                 }

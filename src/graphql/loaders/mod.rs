@@ -136,7 +136,7 @@ pub async fn prefetch_tenants(
 
 /// Turns a loader's shared error back into the API error.
 pub fn loader_err(e: Arc<AppError>) -> AppError {
-    AppError::Internal(e.to_string())
+    (*e).clone()
 }
 
 /// Tenants by row id.

@@ -23,7 +23,13 @@ impl ClientsMutation {
     /// again with the same input changes nothing. All or nothing: a bad item gives
     /// `BAD_USER_INPUT` with `extensions.field` naming it, and nothing is stored.
     /// Returns the stored clients in input order. Errors: `UNAUTHENTICATED`, `FORBIDDEN`, `BAD_USER_INPUT`.
-    async fn upsert_clients(&self, ctx: &Context<'_>, clients: Vec<ClientInput>) -> AppResult<Vec<Client>> {
+    async fn upsert_clients(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "Clients keyed by `(source, externalId)`: inserted, or updated when known.")] clients: Vec<
+            ClientInput,
+        >,
+    ) -> AppResult<Vec<Client>> {
         let r = manager(ctx).await?;
         let items = clients
             .into_iter()
@@ -37,7 +43,13 @@ impl ClientsMutation {
     /// Inserts or updates up to 1,000 contacts, keyed by (`source`, `externalId`); each names its
     /// client by `clientExternalId` in the same source. All or nothing, like `upsertClients`.
     /// Errors: `UNAUTHENTICATED`, `FORBIDDEN`, `BAD_USER_INPUT` (including an unknown client).
-    async fn upsert_contacts(&self, ctx: &Context<'_>, contacts: Vec<ContactInput>) -> AppResult<Vec<Contact>> {
+    async fn upsert_contacts(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "Contacts keyed by `(source, externalId)`: inserted, or updated when known.")] contacts: Vec<
+            ContactInput,
+        >,
+    ) -> AppResult<Vec<Contact>> {
         let r = manager(ctx).await?;
         let items = contacts
             .into_iter()

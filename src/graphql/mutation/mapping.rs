@@ -29,7 +29,12 @@ impl MappingMutation {
     /// contacts at once. Errors: `UNAUTHENTICATED`, `FORBIDDEN`, `FEATURE_DISABLED`,
     /// `BAD_USER_INPUT` (unknown tenant or client, named in `extensions.field`), `CONFLICT`
     /// (already mapped: delete the mapping first).
-    async fn create_tenant_mapping(&self, ctx: &Context<'_>, tenant_id: ID, client_id: ID) -> AppResult<TenantMapping> {
+    async fn create_tenant_mapping(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "The tenant to map (`M365Tenant.id`).")] tenant_id: ID,
+        #[graphql(desc = "The client it belongs to (`Client.id`).")] client_id: ID,
+    ) -> AppResult<TenantMapping> {
         let r = m365_manager(ctx).await?;
         let req = MappingRequest {
             tenant_row: parse_id(&tenant_id, "tenantId")?,
@@ -52,7 +57,7 @@ impl MappingMutation {
     async fn bulk_create_tenant_mappings(
         &self,
         ctx: &Context<'_>,
-        mappings: Vec<TenantMappingInput>,
+        #[graphql(desc = "The mappings to make, all or none (Map Selected).")] mappings: Vec<TenantMappingInput>,
     ) -> AppResult<BulkTenantMappingPayload> {
         let r = m365_manager(ctx).await?;
         let reqs = mappings
@@ -79,7 +84,7 @@ impl MappingMutation {
     async fn accept_tenant_suggestions(
         &self,
         ctx: &Context<'_>,
-        tenant_ids: Vec<ID>,
+        #[graphql(desc = "The selected tenants (`M365Tenant.id`), in order.")] tenant_ids: Vec<ID>,
         #[graphql(default = 80, desc = "Lowest confidence (0–100) accepted.")] min_confidence: i32,
     ) -> AppResult<BulkTenantMappingPayload> {
         let r = m365_manager(ctx).await?;
@@ -120,7 +125,11 @@ impl MappingMutation {
     /// Unmaps a tenant; its users' contact links are removed. Returns true.
     /// Errors: `UNAUTHENTICATED`, `FORBIDDEN`, `FEATURE_DISABLED`, `NOT_FOUND` (no such tenant,
     /// or not mapped), `BAD_USER_INPUT`.
-    async fn delete_tenant_mapping(&self, ctx: &Context<'_>, tenant_id: ID) -> AppResult<bool> {
+    async fn delete_tenant_mapping(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "The tenant to unmap (`M365Tenant.id`).")] tenant_id: ID,
+    ) -> AppResult<bool> {
         let r = m365_manager(ctx).await?;
         let row = parse_id(&tenant_id, "tenantId")?;
         mapping::delete(&ctx.state().db, r.account.id, row).await?;

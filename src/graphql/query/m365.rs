@@ -79,7 +79,11 @@ impl M365Query {
 
     /// One tenant by our id; null when it is not one of the account's tenants.
     /// Errors: `UNAUTHENTICATED`, `FEATURE_DISABLED`, `BAD_USER_INPUT` (malformed id).
-    async fn m365_tenant(&self, ctx: &Context<'_>, id: ID) -> AppResult<Option<M365Tenant>> {
+    async fn m365_tenant(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "The tenant's `M365Tenant.id`.")] id: ID,
+    ) -> AppResult<Option<M365Tenant>> {
         let r = m365_reader(ctx).await?;
         let id = parse_id(&id, "id")?;
         Ok(db::tenants::get(&ctx.state().db, r.account.id, id).await?.map(M365Tenant::from))
@@ -132,7 +136,8 @@ impl M365Query {
     async fn m365_licenses(
         &self,
         ctx: &Context<'_>,
-        tenant_id: Option<ID>,
+        #[graphql(desc = "Only this tenant (`M365Tenant.id`).")] tenant_id: Option<ID>,
+        #[graphql(desc = "Only the tenants mapped to this client (`Client.id`); ignored when `tenantId` is given.")]
         client_id: Option<ID>,
     ) -> AppResult<Vec<M365License>> {
         let r = m365_reader(ctx).await?;
@@ -148,7 +153,8 @@ impl M365Query {
     async fn mfa_coverage(
         &self,
         ctx: &Context<'_>,
-        tenant_id: Option<ID>,
+        #[graphql(desc = "Only this tenant (`M365Tenant.id`).")] tenant_id: Option<ID>,
+        #[graphql(desc = "Only the tenants mapped to this client (`Client.id`); ignored when `tenantId` is given.")]
         client_id: Option<ID>,
         #[graphql(default = false, desc = "Count accounts whose sign-in is blocked too.")]
         include_disabled_accounts: bool,

@@ -92,14 +92,7 @@ async fn next_event(
                 return Some((Ok(SyncRun::from((*m).clone())), next));
             }
             Err(RecvError::Lagged(missed)) => {
-                let err = async_graphql::Error::new(format!(
-                    "This subscriber fell behind and missed {missed} progress updates. Subscribe to m365SyncProgress again to get the current state."
-                ))
-                .extend_with(|_, e| {
-                    e.set("code", "SUBSCRIPTION_LAGGED");
-                    e.set("missed", missed);
-                });
-                return Some((Err(err), Follow::Done));
+                return Some((Err(AppError::SubscriptionLagged { missed }.extend()), Follow::Done));
             }
             Err(RecvError::Closed) => return None,
         }
