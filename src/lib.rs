@@ -36,3 +36,29 @@ pub mod licenses;
 pub mod mapping;
 pub mod microsoft;
 pub mod sync;
+
+/// Builders shared by unit tests.
+#[cfg(test)]
+pub(crate) mod test_support {
+    use entity::{m365_tenant, types::TenantGuid};
+
+    /// A stored tenant of account 1, never synced.
+    pub fn tenant(id: i64, name: &str, domains: &[&str]) -> m365_tenant::Model {
+        m365_tenant::Model {
+            id,
+            account_id: 1,
+            microsoft_tenant_id: TenantGuid(format!("guid-{id}")),
+            display_name: name.into(),
+            default_domain: None,
+            domains: domains.iter().map(|d| d.to_string()).collect::<Vec<_>>().into(),
+            gdap_roles: Default::default(),
+            sync_status: None,
+            sync_error_code: None,
+            sync_error: None,
+            remediation: None,
+            mfa_source: None,
+            last_synced_at: None,
+            created_at: chrono::Utc::now(),
+        }
+    }
+}

@@ -139,26 +139,8 @@ mod tests {
     use std::collections::{HashMap, HashSet};
 
     use super::*;
+    use crate::test_support::tenant;
     use suggest::Candidate;
-
-    fn tenant(id: i64, name: &str, domains: &[&str]) -> m365_tenant::Model {
-        m365_tenant::Model {
-            id,
-            account_id: 1,
-            microsoft_tenant_id: entity::types::TenantGuid(format!("guid-{id}")),
-            display_name: name.into(),
-            default_domain: None,
-            domains: domains.iter().map(|d| d.to_string()).collect::<Vec<_>>().into(),
-            gdap_roles: Default::default(),
-            sync_status: None,
-            sync_error_code: None,
-            sync_error: None,
-            remediation: None,
-            mfa_source: None,
-            last_synced_at: None,
-            created_at: chrono::Utc::now(),
-        }
-    }
 
     #[test]
     fn accepting_maps_confident_tenants_and_says_why_others_stay() {

@@ -309,21 +309,6 @@ mod tests {
     }
 
     fn tenant() -> m365_tenant::Model {
-        m365_tenant::Model {
-            id: 1,
-            account_id: 1,
-            microsoft_tenant_id: entity::types::TenantGuid("t".into()),
-            display_name: "Stored".into(),
-            default_domain: None,
-            domains: Default::default(),
-            gdap_roles: Default::default(),
-            sync_status: None,
-            sync_error_code: None,
-            sync_error: None,
-            remediation: None,
-            mfa_source: None,
-            last_synced_at: None,
-            created_at: chrono::Utc::now(),
-        }
+        crate::test_support::tenant(1, "Stored", &[])
     }
 }
