@@ -128,6 +128,73 @@ pub enum MfaSource {
     AuthenticationMethods,
 }
 
+/// Whether MFA is required when a user signs in (`m365_user.mfa_enforcement`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, EnumIter, DeriveActiveEnum, Serialize, Deserialize)]
+#[sea_orm(rs_type = "String", db_type = "String(StringLen::None)")]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum MfaEnforcementState {
+    /// Every sign-in to every app requires MFA (security defaults for admins, a Conditional
+    /// Access policy without conditions, or per-user MFA).
+    #[sea_orm(string_value = "enforced")]
+    Enforced,
+    /// Required only for some apps, locations, platforms, risk levels, or "when necessary".
+    #[sea_orm(string_value = "conditional")]
+    Conditional,
+    /// Nothing requires it.
+    #[sea_orm(string_value = "not_enforced")]
+    NotEnforced,
+    /// A policy could not be read; the reason is stored beside it.
+    #[sea_orm(string_value = "unknown")]
+    Unknown,
+}
+
+/// What requires MFA for a user (stored as a JSON list on `m365_user`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, EnumIter, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum EnforcementSource {
+    /// The tenant's security defaults.
+    SecurityDefaults,
+    /// A Conditional Access policy.
+    ConditionalAccess,
+    /// Legacy per-user MFA (`enabled` or `enforced`).
+    PerUser,
+}
+
+/// Registration and enforcement in one word (`m365_user.mfa_verdict`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, EnumIter, DeriveActiveEnum)]
+#[sea_orm(rs_type = "String", db_type = "String(StringLen::None)")]
+pub enum MfaVerdict {
+    /// Registered and enforced.
+    #[sea_orm(string_value = "protected")]
+    Protected,
+    /// Registered, but nothing requires it (or only conditionally).
+    #[sea_orm(string_value = "not_enforced")]
+    NotEnforced,
+    /// Required, but no strong method registered.
+    #[sea_orm(string_value = "not_registered")]
+    NotRegistered,
+    /// Neither registered nor required.
+    #[sea_orm(string_value = "unprotected")]
+    Unprotected,
+    /// Registration or enforcement could not be read.
+    #[sea_orm(string_value = "unknown")]
+    Unknown,
+}
+
+impl MfaVerdict {
+    /// The verdict from registration and enforcement.
+    pub fn of(registration: MfaStatus, enforcement: MfaEnforcementState) -> Self {
+        use MfaEnforcementState as E;
+        match (registration, enforcement) {
+            (MfaStatus::Unavailable, _) | (_, E::Unknown) => Self::Unknown,
+            (MfaStatus::Enabled, E::Enforced) => Self::Protected,
+            (MfaStatus::Enabled, E::Conditional | E::NotEnforced) => Self::NotEnforced,
+            (MfaStatus::Disabled, E::Enforced) => Self::NotRegistered,
+            (MfaStatus::Disabled, E::Conditional | E::NotEnforced) => Self::Unprotected,
+        }
+    }
+}
+
 /// How a tenant mapping was made (`tenant_mapping.method`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, EnumIter, DeriveActiveEnum)]
 #[sea_orm(rs_type = "String", db_type = "String(StringLen::None)")]
@@ -168,8 +235,34 @@ mod tests {
             texts(MfaSource::iter().map(|s| s.to_value()).collect()),
             "registration_report,authentication_methods"
         );
+        assert_eq!(
+            texts(MfaEnforcementState::iter().map(|s| s.to_value()).collect()),
+            "enforced,conditional,not_enforced,unknown"
+        );
+        assert_eq!(
+            texts(MfaVerdict::iter().map(|s| s.to_value()).collect()),
+            "protected,not_enforced,not_registered,unprotected,unknown"
+        );
         assert_eq!(texts(MappingMethod::iter().map(|s| s.to_value()).collect()), "manual,bulk,suggestion");
         assert!(RunStatus::try_from_value(&"done".to_owned()).is_err(), "unknown text is an error, not a fallback");
+    }
+
+    #[test]
+    fn verdicts_combine_registration_and_enforcement() {
+        use MfaEnforcementState as E;
+        use MfaStatus as R;
+        assert_eq!(MfaVerdict::of(R::Enabled, E::Enforced), MfaVerdict::Protected);
+        assert_eq!(MfaVerdict::of(R::Enabled, E::Conditional), MfaVerdict::NotEnforced);
+        assert_eq!(MfaVerdict::of(R::Enabled, E::NotEnforced), MfaVerdict::NotEnforced);
+        assert_eq!(MfaVerdict::of(R::Disabled, E::Enforced), MfaVerdict::NotRegistered);
+        assert_eq!(MfaVerdict::of(R::Disabled, E::Conditional), MfaVerdict::Unprotected);
+        assert_eq!(MfaVerdict::of(R::Disabled, E::NotEnforced), MfaVerdict::Unprotected);
+        for e in E::iter() {
+            assert_eq!(MfaVerdict::of(R::Unavailable, e), MfaVerdict::Unknown);
+        }
+        for r in R::iter() {
+            assert_eq!(MfaVerdict::of(r, E::Unknown), MfaVerdict::Unknown);
+        }
     }
 
     /// A run's JSON tenant results spell outcomes in upper case, as stored runs do.

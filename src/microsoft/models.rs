@@ -158,6 +158,113 @@ pub struct ServicePlan {
     pub service_plan_name: String,
 }
 
+/// `identitySecurityDefaultsEnforcementPolicy`.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(default, rename_all = "camelCase")]
+pub struct SecurityDefaultsPolicy {
+    pub id: String,
+    pub display_name: Option<String>,
+    #[serde(deserialize_with = "nullable")]
+    pub is_enabled: bool,
+}
+
+/// `conditionalAccessPolicy`, with the parts that decide whether it requires MFA and for whom.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(default, rename_all = "camelCase")]
+pub struct ConditionalAccessPolicy {
+    pub id: String,
+    pub display_name: String,
+    /// `enabled`, `disabled` or `enabledForReportingButNotEnforced`.
+    pub state: String,
+    #[serde(deserialize_with = "nullable")]
+    pub conditions: CaConditions,
+    /// Null for a policy that only has session controls.
+    pub grant_controls: Option<CaGrantControls>,
+}
+
+/// `conditionalAccessConditionSet`.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(default, rename_all = "camelCase")]
+pub struct CaConditions {
+    #[serde(deserialize_with = "nullable")]
+    pub users: CaUsers,
+    #[serde(deserialize_with = "nullable")]
+    pub applications: CaApplications,
+    /// Present (non-null) when the policy is scoped to locations.
+    pub locations: Option<serde_json::Value>,
+    /// Present when scoped to device platforms.
+    pub platforms: Option<serde_json::Value>,
+    /// `all`, or specific client app types (`browser`, `mobileAppsAndDesktopClients`, …).
+    #[serde(deserialize_with = "nullable")]
+    pub client_app_types: Vec<String>,
+    #[serde(deserialize_with = "nullable")]
+    pub sign_in_risk_levels: Vec<String>,
+    #[serde(deserialize_with = "nullable")]
+    pub user_risk_levels: Vec<String>,
+}
+
+/// `conditionalAccessUsers`: ids, or `All`, `None`, `GuestsOrExternalUsers`.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(default, rename_all = "camelCase")]
+pub struct CaUsers {
+    #[serde(deserialize_with = "nullable")]
+    pub include_users: Vec<String>,
+    #[serde(deserialize_with = "nullable")]
+    pub exclude_users: Vec<String>,
+    #[serde(deserialize_with = "nullable")]
+    pub include_groups: Vec<String>,
+    #[serde(deserialize_with = "nullable")]
+    pub exclude_groups: Vec<String>,
+    /// Role template ids.
+    #[serde(deserialize_with = "nullable")]
+    pub include_roles: Vec<String>,
+    #[serde(deserialize_with = "nullable")]
+    pub exclude_roles: Vec<String>,
+    /// Set when the policy includes guests or external users by kind.
+    pub include_guests_or_external_users: Option<serde_json::Value>,
+    pub exclude_guests_or_external_users: Option<serde_json::Value>,
+}
+
+/// `conditionalAccessApplications`: app ids, or `All`, `Office365`, `None`.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(default, rename_all = "camelCase")]
+pub struct CaApplications {
+    #[serde(deserialize_with = "nullable")]
+    pub include_applications: Vec<String>,
+    #[serde(deserialize_with = "nullable")]
+    pub exclude_applications: Vec<String>,
+}
+
+/// `conditionalAccessGrantControls`.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(default, rename_all = "camelCase")]
+pub struct CaGrantControls {
+    /// `AND` or `OR`.
+    pub operator: Option<String>,
+    /// `block`, `mfa`, `compliantDevice`, `domainJoinedDevice`, `approvedApplication`, …
+    #[serde(deserialize_with = "nullable")]
+    pub built_in_controls: Vec<String>,
+    /// Set when the policy requires an authentication strength (which implies MFA).
+    pub authentication_strength: Option<serde_json::Value>,
+}
+
+/// A `directoryObject` in a membership listing (`@odata.type` tells users from groups).
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(default)]
+pub struct DirectoryObject {
+    #[serde(rename = "@odata.type")]
+    pub odata_type: String,
+    pub id: String,
+}
+
+/// beta `strongAuthenticationRequirements`: legacy per-user MFA.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(default, rename_all = "camelCase")]
+pub struct StrongAuthenticationRequirements {
+    /// `disabled`, `enabled` or `enforced`.
+    pub per_user_mfa_state: String,
+}
+
 /// `user` as `/me` answers it (the signed-in user).
 #[derive(Clone, Debug, Default, Deserialize)]
 #[serde(default, rename_all = "camelCase")]

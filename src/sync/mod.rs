@@ -9,6 +9,7 @@
 //!
 //! This module answers in domain types ([`SyncStatus`], `sync_run::Model`); GraphQL maps them.
 
+pub mod enforcement;
 pub mod engine;
 pub mod hub;
 pub mod lease;
