@@ -160,4 +160,20 @@ pub mod roles {
     /// plus Global Administrator.
     pub const REPORTS_READ: &[&str] =
         &[GLOBAL_ADMINISTRATOR, GLOBAL_READER, REPORTS_READER, SECURITY_READER, SECURITY_ADMINISTRATOR];
+    /// Roles that may read security defaults and Conditional Access policies: "Global Reader or
+    /// Security Reader" (with `Policy.Read.All`), plus the administrators of either.
+    pub const POLICY_READ: &[&str] = &[
+        GLOBAL_ADMINISTRATOR,
+        GLOBAL_READER,
+        SECURITY_READER,
+        SECURITY_ADMINISTRATOR,
+        CONDITIONAL_ACCESS_ADMINISTRATOR,
+    ];
+    /// Conditional Access Administrator.
+    pub const CONDITIONAL_ACCESS_ADMINISTRATOR: &str = "b1be1c3e-b65d-4f19-8427-f6fa0d97feb9";
+    /// Authentication Policy Administrator.
+    pub const AUTHENTICATION_POLICY_ADMINISTRATOR: &str = "0526716b-113d-4c15-b2c8-68e3c22b9f80";
+    /// Roles that may read another user's per-user MFA state (beta `authentication/requirements`):
+    /// "Global Reader or Authentication Policy Administrator", plus Global Administrator.
+    pub const PER_USER_MFA_READ: &[&str] = &[GLOBAL_ADMINISTRATOR, GLOBAL_READER, AUTHENTICATION_POLICY_ADMINISTRATOR];
 }

@@ -23,7 +23,7 @@ use super::{
 };
 
 pub fn routes() -> Router<EmulatorState> {
-    Router::new().route("/v1.0/{*path}", any(handle))
+    Router::new().route("/v1.0/{*path}", any(handle)).route("/beta/{*path}", any(handle))
 }
 
 /// One Graph answer (also the shape of a `$batch` item).
@@ -52,12 +52,12 @@ fn denied() -> Reply {
 }
 
 /// Counts a request under a normalised key (ids replaced by `{id}`).
-fn count(g: &mut Inner, method: &str, path: &str) {
+fn count(g: &mut Inner, version: &str, method: &str, path: &str) {
     let norm: Vec<String> = path
         .split('/')
         .map(|seg| if seg.len() >= 32 && seg.contains('-') { "{id}".to_owned() } else { seg.to_owned() })
         .collect();
-    *g.stats.entry(format!("{method} /v1.0{}", norm.join("/"))).or_default() += 1;
+    *g.stats.entry(format!("{method} /{version}{}", norm.join("/"))).or_default() += 1;
 }
 
 struct Caller {
@@ -363,10 +363,17 @@ fn relationship_json(g: &Inner, r: &super::world::Relationship) -> Value {
 }
 
 /// Answers one Graph request (directly or inside `$batch`).
-pub fn dispatch(g: &mut Inner, base: &str, method: &str, path_and_query: &str, token: Option<&str>) -> Reply {
+pub fn dispatch(
+    g: &mut Inner,
+    base: &str,
+    version: &str,
+    method: &str,
+    path_and_query: &str,
+    token: Option<&str>,
+) -> Reply {
     let (path, raw_query) = path_and_query.split_once('?').unwrap_or((path_and_query, ""));
     let query: Query = url::form_urlencoded::parse(raw_query.as_bytes()).into_owned().collect();
-    count(g, method, path);
+    count(g, version, method, path);
     let caller = match authenticate(g, token) {
         Ok(c) => c,
         Err(r) => return r,
@@ -565,6 +572,102 @@ pub fn dispatch(g: &mut Inner, base: &str, method: &str, path_and_query: &str, t
                 json!({"@odata.context": "https://graph.microsoft.com/v1.0/$metadata#subscribedSkus", "value": t.skus.iter().map(|s| sku_json(t, s)).collect::<Vec<_>>()}),
             )
         }
+        // Security defaults: every tenant has the policy, no premium license needed.
+        ("GET", ["policies", "identitySecurityDefaultsEnforcementPolicy"]) => {
+            if !caller.has_scope(&["Policy.Read.All"]) || !holds(&roles, roles::POLICY_READ) {
+                return denied();
+            }
+            let on = g.world.tenants[caller.tenant_idx].policies.security_defaults;
+            ok(json!({
+                "@odata.context": format!("https://graph.microsoft.com/{version}/$metadata#policies/identitySecurityDefaultsEnforcementPolicy/$entity"),
+                "id": "00000000-0000-0000-0000-000000000005",
+                "displayName": "Security Defaults",
+                "description": "Security defaults is a set of basic identity security mechanisms recommended by Microsoft. When enabled, these recommendations will be automatically enforced in your organization. Administrators and users will be better protected from common identity related attacks.",
+                "isEnabled": on
+            }))
+        }
+        // Conditional Access: 1 request per second per tenant, 429 without Retry-After above it.
+        ("GET", ["identity", "conditionalAccess", "policies"]) => {
+            if !caller.has_scope(&["Policy.Read.All"]) || !holds(&roles, roles::POLICY_READ) {
+                return denied();
+            }
+            let now = Instant::now();
+            if let Some(last) = g.ca_last.get(&tenant_id)
+                && now.duration_since(*last) < Duration::from_secs(1)
+            {
+                *g.stats.entry("429 responses".into()).or_default() += 1;
+                return error(429, "TooManyRequests", "Too many requests.");
+            }
+            g.ca_last.insert(tenant_id.clone(), now);
+            let t = &g.world.tenants[caller.tenant_idx];
+            ok(json!({
+                "@odata.context": format!("https://graph.microsoft.com/{version}/$metadata#identity/conditionalAccess/policies"),
+                "value": t.policies.conditional_access
+            }))
+        }
+        ("GET", ["groups", id, "transitiveMembers"]) => {
+            if !caller.has_scope(&["GroupMember.Read.All", "Group.Read.All", "Directory.Read.All"])
+                || !holds(&roles, roles::DIRECTORY_READ)
+            {
+                return denied();
+            }
+            let t = &g.world.tenants[caller.tenant_idx];
+            if !t.policies.groups.iter().any(|g| g.id == *id) {
+                return error(
+                    404,
+                    "Request_ResourceNotFound",
+                    &format!(
+                        "Resource '{id}' does not exist or one of its queried reference-property objects are not present."
+                    ),
+                );
+            }
+            let (users, groups) = t.transitive_members(id);
+            let mut value: Vec<Value> =
+                users.iter().map(|u| json!({"@odata.type": "#microsoft.graph.user", "id": u})).collect();
+            value.extend(groups.iter().map(|g| json!({"@odata.type": "#microsoft.graph.group", "id": g})));
+            ok(
+                json!({"@odata.context": format!("https://graph.microsoft.com/{version}/$metadata#directoryObjects"), "value": value}),
+            )
+        }
+        ("GET", [role, "members"]) if role.starts_with("directoryRoles(roleTemplateId=") => {
+            if !caller.has_scope(&["RoleManagement.Read.Directory", "Directory.Read.All"])
+                || !holds(&roles, roles::DIRECTORY_READ)
+            {
+                return denied();
+            }
+            let template = role
+                .trim_start_matches("directoryRoles(roleTemplateId=")
+                .trim_end_matches(')')
+                .replace("%27", "'")
+                .trim_matches('\'')
+                .to_owned();
+            let members = g.world.tenants[caller.tenant_idx].role_members(&template);
+            let value: Vec<Value> =
+                members.iter().map(|u| json!({"@odata.type": "#microsoft.graph.user", "id": u})).collect();
+            ok(
+                json!({"@odata.context": format!("https://graph.microsoft.com/{version}/$metadata#directoryObjects"), "value": value}),
+            )
+        }
+        // Legacy per-user MFA: beta only.
+        ("GET", ["users", id, "authentication", "requirements"]) if version == "beta" => {
+            if !caller.has_scope(&["Policy.Read.All"]) || !holds(&roles, roles::PER_USER_MFA_READ) {
+                return denied();
+            }
+            match g.world.tenants[caller.tenant_idx]
+                .users
+                .iter()
+                .find(|u| u.id == *id || u.upn.eq_ignore_ascii_case(id))
+            {
+                Some(u) => ok(json!({"perUserMfaState": u.per_user_mfa})),
+                None => error(
+                    404,
+                    "Request_ResourceNotFound",
+                    &format!(
+                        "Resource '{id}' does not exist or one of its queried reference-property objects are not present."
+                    ),
+                ),
+            }
+        }
         _ => {
             error(400, "BadRequest", &format!("Resource not found for the segment '{}'.", segs.first().unwrap_or(&"")))
         }
@@ -610,19 +713,23 @@ async fn handle(State(s): State<EmulatorState>, method: Method, uri: Uri, header
         tokio::time::sleep(delay).await;
     }
     let path_and_query = uri.path_and_query().map(|p| p.as_str()).unwrap_or("/");
-    let rel = path_and_query.strip_prefix("/v1.0").unwrap_or(path_and_query);
+    let (version, rel) = match path_and_query.strip_prefix("/beta") {
+        Some(rel) => ("beta", rel),
+        None => ("v1.0", path_and_query.strip_prefix("/v1.0").unwrap_or(path_and_query)),
+    };
     let base = base_url(&headers);
     if method == Method::POST && rel.split('?').next() == Some("/$batch") {
-        return to_response(batch(&s, &base, token.as_deref(), &body));
+        return to_response(batch(&s, &base, version, token.as_deref(), &body));
     }
-    let reply = dispatch(&mut s.lock(), &base, method.as_str(), rel, token.as_deref());
+    let reply = dispatch(&mut s.lock(), &base, version, method.as_str(), rel, token.as_deref());
     to_response(reply)
 }
 
-/// `POST /v1.0/$batch`: at most 20 requests, answered in a different order than sent.
-fn batch(s: &EmulatorState, base: &str, token: Option<&str>, body: &[u8]) -> Reply {
+/// `POST /{version}/$batch`: at most 20 requests, answered in a different order than sent; each
+/// URL is relative to the batch's version.
+fn batch(s: &EmulatorState, base: &str, version: &str, token: Option<&str>, body: &[u8]) -> Reply {
     let mut g = s.lock();
-    *g.stats.entry("POST /v1.0/$batch".into()).or_default() += 1;
+    *g.stats.entry(format!("POST /{version}/$batch")).or_default() += 1;
     if let Err(r) = authenticate(&g, token) {
         return r;
     }
@@ -644,7 +751,7 @@ fn batch(s: &EmulatorState, base: &str, token: Option<&str>, body: &[u8]) -> Rep
         if !ids.insert(id.to_owned()) {
             return error(400, "BadRequest", &format!("Batch request ids must be unique: '{id}' is repeated."));
         }
-        if !url.starts_with('/') || url.starts_with("/v1.0") || url.starts_with("http") {
+        if !url.starts_with('/') || url.starts_with("/v1.0") || url.starts_with("/beta") || url.starts_with("http") {
             return error(
                 400,
                 "BadRequest",
@@ -652,7 +759,7 @@ fn batch(s: &EmulatorState, base: &str, token: Option<&str>, body: &[u8]) -> Rep
             );
         }
         *g.stats.entry("batch item".into()).or_default() += 1;
-        let reply = dispatch(&mut g, base, method, url, token);
+        let reply = dispatch(&mut g, base, version, method, url, token);
         let headers: serde_json::Map<String, Value> = reply.headers.into_iter().map(|(k, v)| (k, json!(v))).collect();
         responses.push(json!({"id": id, "status": reply.status, "headers": headers, "body": reply.body}));
     }

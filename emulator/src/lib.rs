@@ -134,6 +134,8 @@ pub struct Inner {
     pub stats: HashMap<String, u64>,
     /// Throttle windows per tenant id: (window start, requests in it).
     pub windows: HashMap<String, (Instant, u32)>,
+    /// Last Conditional Access request per tenant id (that service allows 1 request/second).
+    pub ca_last: HashMap<String, Instant>,
 }
 
 /// Shared emulator state.
@@ -270,6 +272,7 @@ impl Emulator {
             access: HashMap::new(),
             stats: HashMap::new(),
             windows: HashMap::new(),
+            ca_last: HashMap::new(),
         })))
     }
 

@@ -71,6 +71,8 @@ pub struct User {
     pub sku_ids: Vec<&'static str>,
     /// Partner users only: a Global Administrator of the partner tenant.
     pub global_admin: bool,
+    /// Legacy per-user MFA: `disabled`, `enabled` or `enforced`.
+    pub per_user_mfa: &'static str,
 }
 
 /// A verified domain.
@@ -111,6 +113,64 @@ pub struct Tenant {
     /// Whether a tenant-wide admin consent for the app exists (the partner tenant) or the app
     /// was pushed into the tenant (customers).
     pub app_consented: bool,
+    /// Security defaults, Conditional Access, groups and role members.
+    pub policies: TenantPolicies,
+}
+
+/// What decides whether a tenant's users must use MFA.
+#[derive(Clone, Debug, Default)]
+pub struct TenantPolicies {
+    /// `identitySecurityDefaultsEnforcementPolicy.isEnabled`.
+    pub security_defaults: bool,
+    /// Conditional Access policies, in Graph's `conditionalAccessPolicy` shape.
+    pub conditional_access: Vec<serde_json::Value>,
+    /// Security groups.
+    pub groups: Vec<Group>,
+}
+
+/// A security group: direct user members and nested groups.
+#[derive(Clone, Debug)]
+pub struct Group {
+    pub id: String,
+    pub display_name: String,
+    /// Direct user members (object ids).
+    pub users: Vec<String>,
+    /// Nested groups (ids).
+    pub groups: Vec<String>,
+}
+
+impl Tenant {
+    /// Users in a group, through nested groups (Graph's `transitiveMembers`), and the nested
+    /// groups themselves, in the order met.
+    pub fn transitive_members(&self, group_id: &str) -> (Vec<String>, Vec<String>) {
+        let (mut users, mut groups, mut stack) = (vec![], vec![], vec![group_id.to_owned()]);
+        let mut seen = std::collections::HashSet::new();
+        while let Some(id) = stack.pop() {
+            let Some(g) = self.policies.groups.iter().find(|g| g.id == id) else { continue };
+            for u in &g.users {
+                if !users.contains(u) {
+                    users.push(u.clone());
+                }
+            }
+            for n in &g.groups {
+                if seen.insert(n.clone()) {
+                    groups.push(n.clone());
+                    stack.push(n.clone());
+                }
+            }
+        }
+        (users, groups)
+    }
+
+    /// Members of a directory role (template id): the tenant's administrators hold Global
+    /// Administrator.
+    pub fn role_members(&self, role_template_id: &str) -> Vec<String> {
+        if role_template_id.eq_ignore_ascii_case(roles::GLOBAL_ADMINISTRATOR) {
+            self.users.iter().filter(|u| u.is_admin).map(|u| u.id.clone()).collect()
+        } else {
+            vec![]
+        }
+    }
 }
 
 impl Tenant {
@@ -353,6 +413,7 @@ impl World {
             ],
             skus: vec![TenantSku { def: &catalog::SPB, enabled: 10, capability_status: "Enabled" }],
             app_consented: false,
+            policies: TenantPolicies::default(),
         };
         let mut tenants = vec![partner];
         let mut relationships = vec![];
@@ -384,8 +445,15 @@ impl World {
             let no_p1 = i % 10 == 9;
             let skus = tenant_skus(&mut rng, no_p1, spec.users_per_tenant as i64);
             let users = (0..spec.users_per_tenant).map(|u| customer_user(&mut rng, u, &domain, &s, &skus)).collect();
-            let t =
-                Tenant { id: guid(&mut rng), display_name: display.clone(), domains, users, skus, app_consented: true };
+            let t = Tenant {
+                id: guid(&mut rng),
+                display_name: display.clone(),
+                domains,
+                users,
+                skus,
+                app_consented: true,
+                policies: TenantPolicies::default(),
+            };
             // Most relationships hold what the guide asks; one in 25 only Directory Readers +
             // User Administrator (MFA cannot be read that way, whatever the guide says).
             let role_set: Vec<String> = if i % 25 == 12 {
@@ -426,6 +494,11 @@ impl World {
             roles: vec![roles::GLOBAL_READER.into()],
             group_id: guid(&mut rng),
         });
+        // A separate stream, so the rest of the world is what it was before policies existed.
+        let mut policy_rng = StdRng::seed_from_u64(spec.seed ^ 0x4d46_4131);
+        for (i, t) in tenants.iter_mut().skip(1).enumerate() {
+            seed_policies(&mut policy_rng, i, t);
+        }
         let mut w = Self { tenants, relationships, knobs: HashMap::new(), index: HashMap::new() };
         w.reindex();
         w
@@ -489,6 +562,104 @@ impl World {
     }
 }
 
+/// The MFA picture of customer `i`, by `i % 5`: security defaults on; "all users" with a
+/// break-glass group excluded and a report-only pilot; an administrators' role policy with an
+/// `OR` policy for everyone; a location-conditioned policy with a policy for a group that has a
+/// nested group; or nothing at all. Per-user MFA: every 7th user enforced, the next enabled.
+fn seed_policies(rng: &mut StdRng, i: usize, t: &mut Tenant) {
+    for (j, u) in t.users.iter_mut().enumerate() {
+        u.per_user_mfa = match j % 7 {
+            0 => "enforced",
+            1 => "enabled",
+            _ => "disabled",
+        };
+    }
+    let policy = |rng: &mut StdRng, name: &str, state: &str, users: serde_json::Value, grant: serde_json::Value| {
+        serde_json::json!({
+            "id": guid(rng), "displayName": name, "state": state,
+            "createdDateTime": "2024-03-01T09:00:00Z", "modifiedDateTime": null,
+            "conditions": {
+                "userRiskLevels": [], "signInRiskLevels": [], "clientAppTypes": ["all"],
+                "platforms": null, "locations": null,
+                "applications": {"includeApplications": ["All"], "excludeApplications": []},
+                "users": {
+                    "includeUsers": users["includeUsers"].clone(), "excludeUsers": [],
+                    "includeGroups": users["includeGroups"].clone(), "excludeGroups": users["excludeGroups"].clone(),
+                    "includeRoles": users["includeRoles"].clone(), "excludeRoles": []
+                }
+            },
+            "grantControls": grant,
+            "sessionControls": null
+        })
+    };
+    let mfa = serde_json::json!({"operator": "OR", "builtInControls": ["mfa"], "customAuthenticationFactors": [], "termsOfUse": []});
+    let users = |include: &[&str], groups: &[&str], ex_groups: &[&str], roles: &[&str]| serde_json::json!({"includeUsers": include, "includeGroups": groups, "excludeGroups": ex_groups, "includeRoles": roles});
+    match i % 5 {
+        0 => t.policies.security_defaults = true,
+        1 => {
+            let admin = t.users.iter().find(|u| u.is_admin).map(|u| u.id.clone());
+            let group = Group {
+                id: guid(rng),
+                display_name: "Break-glass accounts".into(),
+                users: admin.into_iter().collect(),
+                groups: vec![],
+            };
+            let all = policy(
+                rng,
+                "Require MFA for all users",
+                "enabled",
+                users(&["All"], &[], &[&group.id], &[]),
+                mfa.clone(),
+            );
+            let strength = serde_json::json!({"operator": "OR", "builtInControls": [], "authenticationStrength": {"id": "00000000-0000-0000-0000-000000000004", "displayName": "Phishing-resistant MFA"}});
+            let pilot = policy(
+                rng,
+                "Pilot: phishing-resistant MFA",
+                "enabledForReportingButNotEnforced",
+                users(&["All"], &[], &[], &[]),
+                strength,
+            );
+            t.policies.groups.push(group);
+            t.policies.conditional_access = vec![all, pilot];
+        }
+        2 => {
+            let admins = policy(
+                rng,
+                "Require MFA for administrators",
+                "enabled",
+                users(&[], &[], &[], &[roles::GLOBAL_ADMINISTRATOR]),
+                mfa.clone(),
+            );
+            let either = serde_json::json!({"operator": "OR", "builtInControls": ["mfa", "compliantDevice"], "customAuthenticationFactors": [], "termsOfUse": []});
+            let or = policy(rng, "MFA or a compliant device", "enabled", users(&["All"], &[], &[], &[]), either);
+            t.policies.conditional_access = vec![admins, or];
+        }
+        3 => {
+            let ids: Vec<String> = t.users.iter().map(|u| u.id.clone()).collect();
+            let managers = Group {
+                id: guid(rng),
+                display_name: "Finance managers".into(),
+                users: ids.iter().skip(1).take(1).cloned().collect(),
+                groups: vec![],
+            };
+            let finance = Group {
+                id: guid(rng),
+                display_name: "Finance".into(),
+                users: ids.iter().skip(2).take(2).cloned().collect(),
+                groups: vec![managers.id.clone()],
+            };
+            let mut outside =
+                policy(rng, "MFA outside trusted locations", "enabled", users(&["All"], &[], &[], &[]), mfa.clone());
+            outside["conditions"]["locations"] =
+                serde_json::json!({"includeLocations": ["All"], "excludeLocations": ["AllTrusted"]});
+            let fin = policy(rng, "Finance requires MFA", "enabled", users(&[], &[&finance.id], &[], &[]), mfa.clone());
+            t.policies.groups.extend([finance, managers]);
+            t.policies.conditional_access = vec![outside, fin];
+        }
+        _ => {}
+    }
+}
+
 fn partner_user(rng: &mut StdRng, name: &str, upn: &str, global_admin: bool) -> User {
     User {
         id: guid(rng),
@@ -503,6 +674,7 @@ fn partner_user(rng: &mut StdRng, name: &str, upn: &str, global_admin: bool) -> 
         methods: vec![Method::Password, Method::Authenticator],
         sku_ids: vec![catalog::SPB.sku_id],
         global_admin,
+        per_user_mfa: "disabled",
     }
 }
 
@@ -564,6 +736,7 @@ fn customer_user(rng: &mut StdRng, n: usize, domain: &str, slug: &str, skus: &[T
             methods: methods(rng),
             sku_ids: vec![],
             global_admin: false,
+            per_user_mfa: "disabled",
         };
     }
     let upn = format!("{local}@{domain}");
@@ -593,6 +766,7 @@ fn customer_user(rng: &mut StdRng, n: usize, domain: &str, slug: &str, skus: &[T
         methods: methods(rng),
         sku_ids,
         global_admin: false,
+        per_user_mfa: "disabled",
     }
 }
 

@@ -13,11 +13,11 @@ use m365_integration::{
         graph::GraphError,
         identity::{IdentityClient, IdentityError},
         models::{
-            AuthenticationMethod, BatchResponse, DelegatedAdminRelationship, Organization, Page, SubscribedSku, User,
-            UserRegistrationDetails,
+            AuthenticationMethod, BatchResponse, ConditionalAccessPolicy, DelegatedAdminRelationship, Organization,
+            Page, SecurityDefaultsPolicy, SubscribedSku, User, UserRegistrationDetails,
         },
     },
-    sync::{mfa, read},
+    sync::{enforcement, mfa, read},
 };
 use serde_json::{Value, json};
 
@@ -102,6 +102,18 @@ fn documented_organization_and_users_decode() {
     assert_eq!(users.value[0].user_principal_name, "Adams@contoso.com");
     assert_eq!(users.value[1].mail, None, "a null mail is no mail");
     assert_eq!(users.value[1].display_name.as_deref(), Some("MOD Administrator"));
+}
+
+#[test]
+fn documented_policies_decode_and_evaluate() {
+    let sd: SecurityDefaultsPolicy = decode(fixture!("graph/get-security-defaults.json"));
+    assert!(sd.is_enabled);
+    assert_eq!(sd.id, "00000000-0000-0000-0000-000000000005");
+    let page: Page<ConditionalAccessPolicy> = decode(fixture!("graph/list-conditional-access-policies.json"));
+    assert_eq!(page.value.len(), 2);
+    let s: Vec<_> = page.value.iter().map(enforcement::summarize).collect();
+    assert_eq!((s[0].name.as_str(), s[0].state.as_str(), s[0].requires_mfa), ("SimplePolicy1", "disabled", false));
+    assert!(s[1].requires_mfa && !s[1].all_users && !s[1].all_apps && !s[1].conditional);
 }
 
 #[test]
@@ -319,6 +331,45 @@ async fn the_emulators_answers_have_microsofts_shapes() {
         ],
         &[],
     );
+
+    let emu = get(token, "/policies/identitySecurityDefaultsEnforcementPolicy").await;
+    assert_same_shape("security defaults", &doc(fixture!("graph/get-security-defaults.json")), &emu, &[], &[]);
+
+    // Customer 1 has Conditional Access (customer 0 has security defaults instead).
+    let (tenant1, user1) = {
+        let g = m.emu.state.lock();
+        let t = &g.world.customers()[1];
+        (t.id.clone(), t.users[0].id.clone())
+    };
+    let customer1 = m.identity.refresh(&tenant1, partner.refresh_token.as_ref().unwrap()).await.unwrap();
+    let emu = get(&customer1.access_token, "/identity/conditionalAccess/policies").await;
+    assert_same_shape(
+        "conditional access policies",
+        &doc(fixture!("graph/list-conditional-access-policies.json")),
+        &emu,
+        // conditionalAccessConditionSet, conditionalAccessGrantControls (resource pages).
+        &[
+            ("value[].conditions.userRiskLevels", "array"),
+            ("value[].conditions.locations.includeLocations", "array"),
+            ("value[].conditions.locations.includeLocations[]", "string"),
+            ("value[].conditions.locations.excludeLocations", "array"),
+            ("value[].conditions.locations.excludeLocations[]", "string"),
+            ("value[].conditions.users.includeUsers[]", "string"),
+            ("value[].conditions.users.excludeGroups[]", "string"),
+            ("value[].grantControls.authenticationStrength", "object"),
+            ("value[].grantControls.authenticationStrength.id", "string"),
+            ("value[].grantControls.authenticationStrength.displayName", "string"),
+        ],
+        &[],
+    );
+    let resp = http
+        .get(format!("{base}/beta/users/{user1}/authentication/requirements"))
+        .bearer_auth(customer1.access_token.expose())
+        .send()
+        .await
+        .unwrap();
+    let state: Value = resp.json().await.unwrap();
+    assert!(["disabled", "enabled", "enforced"].contains(&state["perUserMfaState"].as_str().unwrap()), "{state}");
 
     let batch = json!({"requests": [
         {"id": "1", "method": "GET", "url": format!("/users/{user}/authentication/methods")},
