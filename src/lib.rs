@@ -58,6 +58,7 @@ pub(crate) mod test_support {
             remediation: None,
             mfa_source: None,
             last_synced_at: None,
+            mfa_policy: None,
             created_at: chrono::Utc::now(),
         }
     }

@@ -2,7 +2,7 @@
 
 use crate::{
     states::{MfaSource, TenantOutcome},
-    types::{StringList, TenantGuid},
+    types::{MfaPolicy, StringList, TenantGuid},
 };
 use sea_orm::entity::prelude::*;
 
@@ -30,6 +30,9 @@ pub struct Model {
     pub remediation: Option<String>,
     pub mfa_source: Option<MfaSource>,
     pub last_synced_at: Option<DateTimeUtc>,
+    /// The MFA policies as last read; null before.
+    #[sea_orm(column_type = "Json", nullable)]
+    pub mfa_policy: Option<MfaPolicy>,
     pub created_at: DateTimeUtc,
 }
 

@@ -1,8 +1,8 @@
 //! `m365_user`: a user of a customer tenant, with MFA state and contact link.
 
 use crate::{
-    states::{MfaSource, MfaStatus},
-    types::StringList,
+    states::{MfaEnforcementState, MfaSource, MfaStatus, MfaVerdict},
+    types::{EnforcementSources, StringList},
 };
 use sea_orm::entity::prelude::*;
 
@@ -32,6 +32,19 @@ pub struct Model {
     pub mfa_source: Option<MfaSource>,
     pub mfa_checked_at: Option<DateTimeUtc>,
     pub mfa_unavailable_reason: Option<String>,
+    /// Whether MFA is required at sign-in (registration is `mfa_status`).
+    pub mfa_enforcement: MfaEnforcementState,
+    #[sea_orm(column_type = "Json")]
+    pub mfa_enforcement_sources: EnforcementSources,
+    /// Conditional Access policies that require MFA for the user.
+    #[sea_orm(column_type = "Json")]
+    pub mfa_policies: StringList,
+    /// Why enforcement is unknown, and what to do.
+    pub mfa_enforcement_reason: Option<String>,
+    pub mfa_verdict: MfaVerdict,
+    /// One sentence per fact the verdict used.
+    #[sea_orm(column_type = "Json")]
+    pub mfa_explanation: StringList,
     pub contact_id: Option<i64>,
     /// `linked:<address>`, or `ambiguous` when several contacts matched.
     pub contact_match: Option<String>,

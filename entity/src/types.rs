@@ -1,6 +1,6 @@
 //! Column value types shared by several entities.
 
-use crate::states::TenantOutcome;
+use crate::states::{EnforcementSource, TenantOutcome};
 use sea_orm::{DeriveValueType, FromJsonQueryResult};
 use serde::{Deserialize, Serialize};
 
@@ -69,3 +69,37 @@ pub struct TenantResult {
 /// All tenant results of a run.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, FromJsonQueryResult)]
 pub struct TenantResults(pub Vec<TenantResult>);
+
+/// What requires MFA for a user, stored as a JSON list.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, FromJsonQueryResult)]
+pub struct EnforcementSources(pub Vec<EnforcementSource>);
+
+/// A tenant's MFA policies as last read, stored as JSON on the tenant.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, FromJsonQueryResult)]
+#[serde(rename_all = "camelCase")]
+pub struct MfaPolicy {
+    /// Null when it could not be read.
+    pub security_defaults_enabled: Option<bool>,
+    /// The policies that concern MFA (requiring it, or offering it), in Graph's order.
+    pub conditional_access: Vec<CaPolicySummary>,
+    /// Whether the tenant has Entra ID P1 (without it, no Conditional Access).
+    pub conditional_access_licensed: bool,
+    /// Everything needed was read.
+    pub readable: bool,
+    /// Why something could not be read, and what to do.
+    pub unavailable_reason: Option<String>,
+    pub read_at: chrono::DateTime<chrono::Utc>,
+}
+
+/// One Conditional Access policy as far as MFA is concerned.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CaPolicySummary {
+    pub name: String,
+    /// `enabled`, `disabled` or `enabledForReportingButNotEnforced`.
+    pub state: String,
+    pub requires_mfa: bool,
+    pub all_users: bool,
+    pub all_apps: bool,
+    pub conditional: bool,
+}

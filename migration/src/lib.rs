@@ -9,6 +9,7 @@ mod m20261128_000002_sync_lock;
 mod m20261128_000003_run_error_code;
 mod m20261128_000004_consent_binding;
 mod m20261128_000005_audit_event;
+mod m20261128_000006_mfa_enforcement;
 
 /// Every migration, oldest first.
 pub struct Migrator;
@@ -22,6 +23,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261128_000003_run_error_code::Migration),
             Box::new(m20261128_000004_consent_binding::Migration),
             Box::new(m20261128_000005_audit_event::Migration),
+            Box::new(m20261128_000006_mfa_enforcement::Migration),
         ]
     }
 }

@@ -5,7 +5,7 @@ use entity::{
     m365_license, m365_tenant, m365_user, m365_user_license,
     states::{MfaSource, TenantOutcome},
     tenant_mapping,
-    types::{StringList, TenantGuid},
+    types::{MfaPolicy, StringList, TenantGuid},
 };
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QueryOrder, Set,
@@ -42,6 +42,7 @@ pub async fn upsert_discovered(
             remediation: Set(None),
             mfa_source: Set(None),
             last_synced_at: Set(None),
+            mfa_policy: Set(None),
             created_at: Set(now),
             ..Default::default()
         });
@@ -98,6 +99,7 @@ pub struct TenantDetails<'a> {
     pub default_domain: Option<&'a str>,
     pub domains: &'a [String],
     pub mfa_source: Option<MfaSource>,
+    pub mfa_policy: Option<&'a MfaPolicy>,
 }
 
 /// Records a tenant's sync outcome (and, when read, its organization details and MFA source).
@@ -118,6 +120,7 @@ pub async fn record_outcome(
         am.default_domain = Set(d.default_domain.map(str::to_owned));
         am.domains = Set(StringList(d.domains.to_vec()));
         am.mfa_source = Set(d.mfa_source);
+        am.mfa_policy = Set(d.mfa_policy.cloned());
         am.last_synced_at = Set(Some(now));
     }
     am.update(db).await.map(|_| ())

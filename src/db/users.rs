@@ -6,8 +6,8 @@ use std::collections::HashMap;
 use chrono::{DateTime, Utc};
 use entity::{
     m365_license, m365_user, m365_user_license,
-    states::{MfaSource, MfaStatus},
-    types::StringList,
+    states::{EnforcementSource, MfaEnforcementState, MfaSource, MfaStatus, MfaVerdict},
+    types::{EnforcementSources, StringList},
 };
 use sea_orm::{
     ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QuerySelect, Set,
@@ -30,6 +30,12 @@ pub struct UserRow {
     pub mfa_methods: Vec<String>,
     pub mfa_source: Option<MfaSource>,
     pub mfa_unavailable_reason: Option<String>,
+    pub mfa_enforcement: MfaEnforcementState,
+    pub mfa_enforcement_sources: Vec<EnforcementSource>,
+    pub mfa_policies: Vec<String>,
+    pub mfa_enforcement_reason: Option<String>,
+    pub mfa_verdict: MfaVerdict,
+    pub mfa_explanation: Vec<String>,
     pub contact_id: Option<i64>,
     pub contact_match: Option<String>,
 }
@@ -46,7 +52,7 @@ pub struct LicenseRow {
     pub warning_units: i64,
 }
 
-/// Rows per INSERT: 21 columns × 400 stays well inside SQLite's bound-parameter limit.
+/// Rows per INSERT: 27 columns × 400 stays well inside SQLite's bound-parameter limit (32,766).
 const CHUNK: usize = 400;
 
 /// Writes a tenant's complete user listing: upserts every user (stamped `synced_at = now`),
@@ -76,6 +82,12 @@ pub async fn replace_users(
             mfa_source: Set(u.mfa_source),
             mfa_checked_at: Set(Some(now)),
             mfa_unavailable_reason: Set(u.mfa_unavailable_reason.clone()),
+            mfa_enforcement: Set(u.mfa_enforcement),
+            mfa_enforcement_sources: Set(EnforcementSources(u.mfa_enforcement_sources.clone())),
+            mfa_policies: Set(StringList(u.mfa_policies.clone())),
+            mfa_enforcement_reason: Set(u.mfa_enforcement_reason.clone()),
+            mfa_verdict: Set(u.mfa_verdict),
+            mfa_explanation: Set(StringList(u.mfa_explanation.clone())),
             contact_id: Set(u.contact_id),
             contact_match: Set(u.contact_match.clone()),
             synced_at: Set(now),
@@ -98,6 +110,12 @@ pub async fn replace_users(
                         m365_user::Column::MfaSource,
                         m365_user::Column::MfaCheckedAt,
                         m365_user::Column::MfaUnavailableReason,
+                        m365_user::Column::MfaEnforcement,
+                        m365_user::Column::MfaEnforcementSources,
+                        m365_user::Column::MfaPolicies,
+                        m365_user::Column::MfaEnforcementReason,
+                        m365_user::Column::MfaVerdict,
+                        m365_user::Column::MfaExplanation,
                         m365_user::Column::ContactId,
                         m365_user::Column::ContactMatch,
                         m365_user::Column::SyncedAt,

@@ -9,8 +9,8 @@ use serde::de::DeserializeOwned;
 use super::{
     graph::{BatchGet, GraphClient, GraphError},
     models::{
-        AuthenticationMethod, DelegatedAdminRelationship, Me, Organization, Page, SubscribedSku, User,
-        UserRegistrationDetails,
+        AuthenticationMethod, ConditionalAccessPolicy, DelegatedAdminRelationship, DirectoryObject, Me, Organization,
+        Page, SecurityDefaultsPolicy, StrongAuthenticationRequirements, SubscribedSku, User, UserRegistrationDetails,
     },
 };
 
@@ -87,4 +87,60 @@ impl GraphClient {
             })
             .collect())
     }
+
+    /// Whether security defaults are on.
+    pub async fn security_defaults(&self, token: &str) -> Result<bool, GraphError> {
+        let p: SecurityDefaultsPolicy = self.get(token, "/policies/identitySecurityDefaultsEnforcementPolicy").await?;
+        Ok(p.is_enabled)
+    }
+
+    /// The tenant's Conditional Access policies (that service allows one request per second
+    /// per tenant and sends no `Retry-After`; the client's backoff covers it).
+    pub async fn conditional_access_policies(&self, token: &str) -> Result<Vec<ConditionalAccessPolicy>, GraphError> {
+        self.all(token, "/identity/conditionalAccess/policies").await
+    }
+
+    /// User members of a group, through nested groups.
+    pub async fn group_user_members(&self, token: &str, group_id: &str) -> Result<Vec<String>, GraphError> {
+        let members: Vec<DirectoryObject> =
+            self.all(token, &format!("/groups/{group_id}/transitiveMembers?$select=id")).await?;
+        Ok(users_only(members))
+    }
+
+    /// User members of a directory role, by its template id.
+    pub async fn role_user_members(&self, token: &str, role_template_id: &str) -> Result<Vec<String>, GraphError> {
+        let members: Vec<DirectoryObject> = self
+            .all(token, &format!("/directoryRoles(roleTemplateId='{role_template_id}')/members?$select=id"))
+            .await?;
+        Ok(users_only(members))
+    }
+
+    /// Legacy per-user MFA states (`disabled`, `enabled`, `enforced`) of these users, through the
+    /// beta `$batch` (the property exists only on beta).
+    pub async fn per_user_mfa(
+        &self,
+        token: &str,
+        user_ids: &[&str],
+    ) -> Result<HashMap<String, Result<String, GraphError>>, GraphError> {
+        let items: Vec<BatchGet> = user_ids
+            .iter()
+            .map(|id| BatchGet { id: (*id).to_owned(), url: format!("/users/{id}/authentication/requirements") })
+            .collect();
+        let answers = self.batch_get_beta(token, &items).await?;
+        Ok(answers
+            .into_iter()
+            .map(|(id, answer)| {
+                let state = answer.and_then(|body| {
+                    serde_json::from_value::<StrongAuthenticationRequirements>(body)
+                        .map(|r| r.per_user_mfa_state)
+                        .map_err(|e| GraphError::Decode(format!("per-user MFA: {e}")))
+                });
+                (id, state)
+            })
+            .collect())
+    }
+}
+
+fn users_only(members: Vec<DirectoryObject>) -> Vec<String> {
+    members.into_iter().filter(|m| m.odata_type.is_empty() || m.odata_type.ends_with(".user")).map(|m| m.id).collect()
 }

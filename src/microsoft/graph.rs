@@ -160,7 +160,10 @@ impl GraphClient {
             return Ok(u);
         }
         let base = self.base.as_str().trim_end_matches('/');
-        Url::parse(&format!("{base}/v1.0{path_or_url}")).map_err(|e| GraphError::Decode(e.to_string()))
+        // `/beta/...` paths name their version; every other path is v1.0.
+        let versioned =
+            if path_or_url.starts_with("/beta/") { path_or_url.to_owned() } else { format!("/v1.0{path_or_url}") };
+        Url::parse(&format!("{base}{versioned}")).map_err(|e| GraphError::Decode(e.to_string()))
     }
 
     async fn send(
@@ -257,42 +260,74 @@ impl GraphClient {
         token: &str,
         items: &[BatchGet],
     ) -> Result<HashMap<String, Result<Value, GraphError>>, GraphError> {
-        let url = self.resolve("/$batch")?;
+        self.batch_get_at("/$batch", token, items).await
+    }
+
+    /// [`Self::batch_get`] on the beta endpoint (item URLs are relative to beta).
+    pub async fn batch_get_beta(
+        &self,
+        token: &str,
+        items: &[BatchGet],
+    ) -> Result<HashMap<String, Result<Value, GraphError>>, GraphError> {
+        self.batch_get_at("/beta/$batch", token, items).await
+    }
+
+    async fn batch_get_at(
+        &self,
+        batch_path: &str,
+        token: &str,
+        items: &[BatchGet],
+    ) -> Result<HashMap<String, Result<Value, GraphError>>, GraphError> {
+        let url = self.resolve(batch_path)?;
         let mut out = HashMap::with_capacity(items.len());
         for chunk in items.chunks(20) {
             let mut pending: Vec<&BatchGet> = chunk.iter().collect();
-            let mut attempt = 0;
+            // Rounds without progress: a round in which some item was answered (a throttled
+            // tenant answers a few per window) does not count against the retry budget.
+            let mut stalled = 0;
             while !pending.is_empty() {
-                attempt += 1;
+                stalled += 1;
                 let body = json!({"requests": pending.iter().map(|i| json!({"id": i.id, "method": "GET", "url": i.url})).collect::<Vec<_>>()});
                 let resp = self.send(token, reqwest::Method::POST, &url, Some(&body)).await?;
                 let resp: BatchResponse = serde_json::from_value(resp)
                     .map_err(|e| GraphError::Decode(format!("a $batch answer that is not one: {e}")))?;
-                let mut retry = vec![];
+                let mut retry: Vec<(&BatchGet, GraphError)> = vec![];
                 let mut longest: Option<Duration> = None;
+                let mut answered = false;
                 for r in resp.responses {
                     let (id, status) = (r.id.clone(), r.status);
                     if (200..300).contains(&status) {
                         out.insert(id, Ok(r.body));
+                        answered = true;
                         continue;
                     }
                     let ra = r.retry_after().and_then(|v| parse_retry_after(&v));
                     let err = GraphError::from_body(status, &r.body, None);
-                    if retryable(status) && attempt < self.retry.max_attempts {
-                        if let Some(item) = pending.iter().find(|i| i.id == id) {
-                            retry.push(*item);
+                    match pending.iter().find(|i| i.id == id) {
+                        Some(item) if retryable(status) => {
+                            retry.push((*item, err));
                             longest = longest.max(ra);
                         }
-                    } else {
-                        out.insert(id, Err(err));
+                        _ => {
+                            out.insert(id, Err(err));
+                            answered = true;
+                        }
+                    }
+                }
+                if answered {
+                    stalled = 0;
+                }
+                if !retry.is_empty() && stalled >= self.retry.max_attempts {
+                    for (item, err) in retry.drain(..) {
+                        out.insert(item.id.clone(), Err(err));
                     }
                 }
                 if !retry.is_empty() {
-                    let wait = self.retry.wait_for(longest, attempt);
+                    let wait = self.retry.wait_for(longest, stalled.max(1));
                     tracing::debug!(items = retry.len(), wait_ms = wait.as_millis() as u64, "retrying $batch items");
                     tokio::time::sleep(wait).await;
                 }
-                pending = retry;
+                pending = retry.into_iter().map(|(item, _)| item).collect();
             }
         }
         Ok(out)

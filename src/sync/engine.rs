@@ -374,7 +374,7 @@ async fn write_tenant(ctx: &RunCtx, t: &m365_tenant::Model, read: &TenantRead) -
     let txn = db::write_txn(&ctx.app.db).await.map_err(db_err)?;
     ctx.lease.fence(&txn).await?;
     let index = contacts::index_for_tenant(&txn, t.id).await.map_err(db_err)?;
-    let p = plan::plan(&t.display_name, read, &mfa, index.as_ref());
+    let p = plan::plan(&t.display_name, read, &mfa, index.as_ref(), now);
     let account = ctx.account_id();
     db::users::replace_users(&txn, account, t.id, &p.users, now).await.map_err(db_err)?;
     db::users::replace_assignments(&txn, account, t.id, &p.users).await.map_err(db_err)?;
@@ -397,6 +397,7 @@ async fn write_tenant(ctx: &RunCtx, t: &m365_tenant::Model, read: &TenantRead) -
             default_domain: d.default_domain.as_deref(),
             domains: &d.domains,
             mfa_source: d.mfa_source,
+            mfa_policy: Some(&d.mfa_policy),
         }),
         now,
     )

@@ -2,13 +2,18 @@
 //! index of its mapped client, the rows to write, the tenant's details, and its outcome with
 //! the problem a person sees first. No I/O, so every outcome is unit-tested here.
 
+use chrono::{DateTime, Utc};
 use entity::{
     m365_tenant,
-    states::{MfaSource, TenantOutcome},
-    types::TenantResult,
+    states::{MfaSource, MfaVerdict, TenantOutcome},
+    types::{CaPolicySummary, MfaPolicy, TenantResult},
 };
 
-use super::{mfa::MfaResolution, read::TenantRead};
+use super::{
+    enforcement::{self, CaRead},
+    mfa::MfaResolution,
+    read::TenantRead,
+};
 use crate::{
     contacts::{self, ContactIndex},
     db::users::{LicenseRow, UserRow},
@@ -36,6 +41,7 @@ pub struct Details {
     pub default_domain: Option<String>,
     pub domains: Vec<String>,
     pub mfa_source: Option<MfaSource>,
+    pub mfa_policy: MfaPolicy,
 }
 
 /// Everything the write step stores for one tenant.
@@ -73,9 +79,16 @@ impl TenantPlan {
 
 const LICENSES_REMEDIATION: &str = "Give the GDAP relationship Global Reader (or Directory Readers) and make sure the consent includes organization read access.";
 
-/// Plans one tenant's write.
-pub fn plan(known_name: &str, read: &TenantRead, mfa: &MfaResolution, index: Option<&ContactIndex>) -> TenantPlan {
-    let users: Vec<UserRow> = read.users.iter().map(|u| user_row(u, mfa, index)).collect();
+/// Plans one tenant's write (`now` is when its policies were read).
+pub fn plan(
+    known_name: &str,
+    read: &TenantRead,
+    mfa: &MfaResolution,
+    index: Option<&ContactIndex>,
+    now: DateTime<Utc>,
+) -> TenantPlan {
+    let users: Vec<UserRow> = read.users.iter().map(|u| user_row(u, read, mfa, index)).collect();
+    let mfa_policy = mfa_policy(read, now);
     let mut problems = vec![];
     if let Some((reason, remediation)) = mfa.problem() {
         problems.push(Problem {
@@ -91,6 +104,13 @@ pub fn plan(known_name: &str, read: &TenantRead, mfa: &MfaResolution, index: Opt
             None
         }
     };
+    if let Some(why) = &mfa_policy.unavailable_reason {
+        problems.push(Problem {
+            code: "MFA_ENFORCEMENT_UNKNOWN",
+            message: format!("Whether MFA is required could not be read for every user: {why}"),
+            remediation: "Give the GDAP relationship Global Reader (it covers security defaults, Conditional Access, memberships and per-user MFA), and make sure the consent includes Policy.Read.All.".into(),
+        });
+    }
     let org = read.org.as_ref();
     let domains = org.map(|o| o.verified_domains.iter().map(|v| v.name.to_lowercase()).collect()).unwrap_or_default();
     let default_domain =
@@ -99,7 +119,7 @@ pub fn plan(known_name: &str, read: &TenantRead, mfa: &MfaResolution, index: Opt
     TenantPlan {
         users,
         licenses,
-        details: Details { display_name, default_domain, domains, mfa_source: mfa.source() },
+        details: Details { display_name, default_domain, domains, mfa_source: mfa.source(), mfa_policy },
         outcome: if problems.is_empty() { TenantOutcome::Ok } else { TenantOutcome::Partial },
         problems,
     }
@@ -113,12 +133,64 @@ fn licenses_unreadable(e: &GraphError) -> Problem {
     }
 }
 
-fn user_row(u: &User, mfa: &MfaResolution, index: Option<&ContactIndex>) -> UserRow {
+/// The tenant's policies as read, for `M365Tenant.mfaPolicy`.
+fn mfa_policy(read: &TenantRead, now: DateTime<Utc>) -> MfaPolicy {
+    let p = &read.policies;
+    let mut reasons: Vec<String> = vec![];
+    if let Err(e) = &p.security_defaults {
+        reasons.push(e.clone());
+    }
+    let (conditional_access, licensed) = match &p.conditional_access {
+        CaRead::Policies(list) => (
+            list.iter()
+                .map(enforcement::summarize)
+                .filter(|s| s.requires_mfa || s.mfa_optional)
+                .map(|s| CaPolicySummary {
+                    name: s.name,
+                    state: s.state,
+                    requires_mfa: s.requires_mfa,
+                    all_users: s.all_users,
+                    all_apps: s.all_apps,
+                    conditional: s.conditional,
+                })
+                .collect(),
+            true,
+        ),
+        CaRead::NotLicensed => (vec![], false),
+        CaRead::Refused(e) => {
+            if !reasons.contains(e) {
+                reasons.push(e.clone());
+            }
+            (vec![], true)
+        }
+    };
+    for e in p.groups.values().chain(p.roles.values()).filter_map(|r| r.as_ref().err()) {
+        if !reasons.contains(e) {
+            reasons.push(e.clone());
+        }
+    }
+    if let Some(e) = read.per_user.values().find_map(|r| r.as_ref().err())
+        && !reasons.contains(e)
+    {
+        reasons.push(e.clone());
+    }
+    MfaPolicy {
+        security_defaults_enabled: p.security_defaults.as_ref().ok().copied(),
+        conditional_access,
+        conditional_access_licensed: licensed,
+        readable: reasons.is_empty(),
+        unavailable_reason: (!reasons.is_empty()).then(|| reasons.join(" ")),
+        read_at: now,
+    }
+}
+
+fn user_row(u: &User, read: &TenantRead, mfa: &MfaResolution, index: Option<&ContactIndex>) -> UserRow {
     let aliases = contacts::aliases(&u.proxy_addresses, &u.other_mails);
     let link =
         index.map(|ix| ix.matches(&contacts::user_addresses(u.mail.as_deref(), &u.user_principal_name, &aliases)));
     let (contact_id, contact_match) = link.map(|l| l.columns()).unwrap_or((None, None));
     let m = mfa.user(&u.id);
+    let e = enforcement::with_per_user(enforcement::evaluate(&read.facts(u), &read.policies), read.per_user.get(&u.id));
     UserRow {
         object_id: u.id.clone(),
         display_name: u.display_name.clone(),
@@ -132,7 +204,13 @@ fn user_row(u: &User, mfa: &MfaResolution, index: Option<&ContactIndex>) -> User
         mfa_status: m.status,
         mfa_methods: m.methods,
         mfa_source: m.source,
+        mfa_verdict: MfaVerdict::of(m.status, e.state),
         mfa_unavailable_reason: m.unavailable_reason,
+        mfa_enforcement: e.state,
+        mfa_enforcement_sources: e.sources,
+        mfa_policies: e.policies,
+        mfa_enforcement_reason: e.unknown_reason,
+        mfa_explanation: e.explanation,
         contact_id,
         contact_match,
     }
@@ -172,7 +250,10 @@ mod tests {
     use serde_json::json;
 
     use super::*;
-    use crate::sync::mfa::{self, MethodsRead, ReportRead};
+    use crate::sync::{
+        enforcement::PolicyRead,
+        mfa::{self, MethodsRead, ReportRead},
+    };
 
     fn user(id: &str, mail: &str, proxies: &[&str]) -> User {
         serde_json::from_value(json!({
@@ -196,6 +277,20 @@ mod tests {
             licenses,
             report: ReportRead::NotLicensed,
             methods: MethodsRead::NotRead,
+            policies: PolicyRead {
+                security_defaults: Ok(false),
+                conditional_access: CaRead::Policies(vec![
+                    serde_json::from_value(json!({
+                        "id": "p", "displayName": "Require MFA for all users", "state": "enabled",
+                        "conditions": {"users": {"includeUsers": ["All"]}, "applications": {"includeApplications": ["All"]}},
+                        "grantControls": {"operator": "OR", "builtInControls": ["mfa"]}
+                    }))
+                    .unwrap(),
+                ]),
+                groups: HashMap::new(),
+                roles: HashMap::new(),
+            },
+            per_user: HashMap::new(),
         }
     }
 
@@ -218,6 +313,32 @@ mod tests {
         }
     }
 
+    fn now() -> DateTime<Utc> {
+        "2026-11-28T12:00:00Z".parse().unwrap()
+    }
+
+    #[test]
+    fn unreadable_policies_are_partial_and_every_verdict_unknown() {
+        let mut r = read(Ok(skus()));
+        r.policies.security_defaults = Err("refused: give Security Reader".into());
+        r.policies.conditional_access = CaRead::Refused("refused: give Security Reader".into());
+        let p = plan("x", &r, &by_report(), None, now());
+        assert_eq!(p.outcome, TenantOutcome::Partial);
+        assert_eq!(p.first_problem().unwrap().code, "MFA_ENFORCEMENT_UNKNOWN");
+        assert!(!p.details.mfa_policy.readable);
+        assert_eq!(p.details.mfa_policy.unavailable_reason.as_deref(), Some("refused: give Security Reader"));
+        assert!(p.users.iter().all(|u| u.mfa_verdict == MfaVerdict::Unknown));
+        assert!(
+            p.users.iter().all(|u| u.mfa_enforcement_reason.as_deref().is_some_and(|r| r.contains("Security Reader")))
+        );
+        // No P1: no Conditional Access, said so, and readable.
+        r.policies.security_defaults = Ok(false);
+        r.policies.conditional_access = CaRead::NotLicensed;
+        let p = plan("x", &r, &by_report(), None, now());
+        assert!(p.details.mfa_policy.readable && !p.details.mfa_policy.conditional_access_licensed);
+        assert_eq!(p.users[0].mfa_verdict, MfaVerdict::Unprotected);
+    }
+
     fn unavailable() -> MfaResolution {
         MfaResolution::Unavailable { reason: "MFA is unavailable: x".into(), remediation: "add Global Reader".into() }
     }
@@ -225,18 +346,27 @@ mod tests {
     #[test]
     fn everything_read_is_ok_with_rows_details_and_links() {
         let index = ContactIndex::new([(7_i64, &["a@contoso.com".to_string()][..])]);
-        let p = plan("Old name", &read(Ok(skus())), &by_report(), Some(&index));
+        let p = plan("Old name", &read(Ok(skus())), &by_report(), Some(&index), now());
         assert_eq!(p.outcome, TenantOutcome::Ok);
         assert!(p.problems.is_empty());
+        let d = &p.details;
         assert_eq!(
-            p.details,
-            Details {
-                display_name: "Contoso".into(),
-                default_domain: Some("contoso.com".into()),
-                domains: vec!["contoso.onmicrosoft.com".into(), "contoso.com".into()],
-                mfa_source: Some(MfaSource::RegistrationReport),
-            }
+            (d.display_name.as_str(), d.default_domain.as_deref(), d.domains.as_slice(), d.mfa_source),
+            (
+                "Contoso",
+                Some("contoso.com"),
+                &["contoso.onmicrosoft.com".to_string(), "contoso.com".to_string()][..],
+                Some(MfaSource::RegistrationReport)
+            )
         );
+        assert_eq!(d.mfa_policy.security_defaults_enabled, Some(false));
+        assert!(d.mfa_policy.readable && d.mfa_policy.conditional_access_licensed);
+        assert_eq!(d.mfa_policy.conditional_access[0].name, "Require MFA for all users");
+        // Alice has no strong method but the policy requires MFA; Bob's registration is unknown.
+        assert_eq!(p.users[0].mfa_enforcement, entity::states::MfaEnforcementState::Enforced);
+        assert_eq!(p.users[0].mfa_verdict, MfaVerdict::NotRegistered);
+        assert_eq!(p.users[0].mfa_policies, ["Require MFA for all users"]);
+        assert_eq!(p.users[1].mfa_verdict, MfaVerdict::Unknown);
         let alice = &p.users[0];
         assert_eq!(alice.aliases, ["a@contoso.com", "alice@contoso.com"]);
         assert_eq!((alice.contact_id, alice.contact_match.as_deref()), (Some(7), Some("linked:a@contoso.com")));
@@ -258,7 +388,7 @@ mod tests {
 
     #[test]
     fn an_unmapped_tenant_links_nobody() {
-        let p = plan("x", &read(Ok(skus())), &by_report(), None);
+        let p = plan("x", &read(Ok(skus())), &by_report(), None, now());
         assert!(p.users.iter().all(|u| u.contact_id.is_none() && u.contact_match.is_none()));
     }
 
@@ -270,7 +400,7 @@ mod tests {
             message: "no".into(),
             request_id: None,
         };
-        let p = plan("x", &read(Err(e)), &by_report(), None);
+        let p = plan("x", &read(Err(e)), &by_report(), None, now());
         assert_eq!(p.outcome, TenantOutcome::Partial);
         assert!(p.licenses.is_none());
         assert_eq!(p.first_problem().unwrap().code, "LICENSES_UNREADABLE");
@@ -280,7 +410,7 @@ mod tests {
     #[test]
     fn unavailable_mfa_is_partial_and_comes_before_licenses() {
         let e = GraphError::Transport("reset".into());
-        let p = plan("x", &read(Err(e)), &unavailable(), None);
+        let p = plan("x", &read(Err(e)), &unavailable(), None, now());
         assert_eq!(p.outcome, TenantOutcome::Partial);
         assert_eq!(p.problems.iter().map(|p| p.code).collect::<Vec<_>>(), ["MFA_UNAVAILABLE", "LICENSES_UNREADABLE"]);
         assert_eq!(p.details.mfa_source, None);
@@ -296,7 +426,7 @@ mod tests {
     fn no_organization_keeps_the_known_name() {
         let mut r = read(Ok(skus()));
         r.org = None;
-        let p = plan("Known", &r, &by_report(), None);
+        let p = plan("Known", &r, &by_report(), None, now());
         assert_eq!((p.details.display_name.as_str(), p.details.domains.len()), ("Known", 0));
     }
 

@@ -6,10 +6,16 @@ use std::collections::BTreeMap;
 
 use entity::types::TenantGuid;
 
-use super::mfa::{MethodsRead, ReportRead};
+use std::collections::{HashMap, HashSet};
+
+use super::{
+    enforcement::{self, CaRead, PolicyRead, UserFacts},
+    mfa::{MethodsRead, ReportRead},
+};
 use crate::microsoft::{
     graph::{GraphClient, GraphError},
     models::{DelegatedAdminRelationship, Organization, SubscribedSku, User},
+    roles,
 };
 
 /// A customer tenant found through GDAP.
@@ -65,6 +71,69 @@ pub struct TenantRead {
     pub licenses: Result<Vec<SubscribedSku>, GraphError>,
     pub report: ReportRead,
     pub methods: MethodsRead,
+    /// Security defaults, Conditional Access and the memberships they name.
+    pub policies: PolicyRead,
+    /// Legacy per-user MFA of the users the policies leave not enforced: the state, or why it
+    /// could not be read.
+    pub per_user: HashMap<String, Result<String, String>>,
+}
+
+impl TenantRead {
+    /// What the enforcement evaluation needs to know about a user: a guest, and an
+    /// administrator by the report, else by Global Administrator membership.
+    pub fn facts<'a>(&self, u: &'a User) -> UserFacts<'a> {
+        let from_report = match &self.report {
+            ReportRead::Rows(rows) => rows.iter().find(|r| r.id == u.id).and_then(|r| r.is_admin),
+            _ => None,
+        };
+        let from_role = match self.policies.roles.get(roles::GLOBAL_ADMINISTRATOR) {
+            Some(Ok(members)) => Some(members.contains(&u.id)),
+            _ => None,
+        };
+        UserFacts {
+            id: &u.id,
+            guest: u.user_type.as_deref().is_some_and(|t| t.eq_ignore_ascii_case("Guest")),
+            admin: from_report.or(from_role).unwrap_or(false),
+        }
+    }
+}
+
+fn refused(what: &str, e: &GraphError) -> String {
+    enforcement::refusal(what, e.status(), e.code())
+}
+
+/// Reads what decides MFA enforcement: security defaults, Conditional Access (not asked when the
+/// SKUs show no Entra ID P1), the members of the groups and roles the MFA policies name (and of
+/// Global Administrator when security defaults are on and the report did not say who is an
+/// administrator).
+async fn policies(graph: &GraphClient, token: &str, p1: Option<bool>, report_has_admins: bool) -> PolicyRead {
+    let security_defaults = graph.security_defaults(token).await.map_err(|e| refused("security defaults", &e));
+    let conditional_access = match p1 {
+        Some(false) => CaRead::NotLicensed,
+        _ => match graph.conditional_access_policies(token).await {
+            Ok(p) => CaRead::Policies(p),
+            Err(e) => CaRead::Refused(refused("Conditional Access policies", &e)),
+        },
+    };
+    let (group_ids, mut role_ids) = match &conditional_access {
+        CaRead::Policies(p) => enforcement::named_groups_and_roles(p),
+        _ => (vec![], vec![]),
+    };
+    if security_defaults == Ok(true) && !report_has_admins && !role_ids.iter().any(|r| r == roles::GLOBAL_ADMINISTRATOR)
+    {
+        role_ids.push(roles::GLOBAL_ADMINISTRATOR.to_owned());
+    }
+    let mut groups = HashMap::new();
+    for g in group_ids {
+        let members = graph.group_user_members(token, &g).await;
+        groups.insert(g, members.map(HashSet::from_iter).map_err(|e| refused("group members", &e)));
+    }
+    let mut role_members = HashMap::new();
+    for r in role_ids {
+        let members = graph.role_user_members(token, &r).await;
+        role_members.insert(r, members.map(HashSet::from_iter).map_err(|e| refused("role members", &e)));
+    }
+    PolicyRead { security_defaults, conditional_access, groups, roles: role_members }
 }
 
 /// How many users' methods are asked first, to learn whether the tenant refuses them all.
@@ -99,7 +168,30 @@ pub async fn tenant(graph: &GraphClient, token: &str) -> Result<TenantRead, Grap
             MethodsRead::Answers { per_user, refused_at_probe }
         }
     };
-    Ok(TenantRead { org, users, licenses, report, methods })
+    let p1 = licenses.as_ref().ok().map(|skus| has_p1(skus));
+    let report_has_admins = matches!(&report, ReportRead::Rows(rows) if rows.iter().any(|r| r.is_admin.is_some()));
+    let policies = policies(graph, token, p1, report_has_admins).await;
+    let mut read = TenantRead { org, users, licenses, report, methods, policies, per_user: HashMap::new() };
+    // Per-user MFA only for the users the tenant's policies leave not enforced.
+    let pending: Vec<&str> = read
+        .users
+        .iter()
+        .filter(|u| enforcement::evaluate(&read.facts(u), &read.policies).needs_per_user())
+        .map(|u| u.id.as_str())
+        .collect();
+    if !pending.is_empty() {
+        let per_user: HashMap<String, Result<String, String>> = match graph.per_user_mfa(token, &pending).await {
+            Ok(answers) => {
+                answers.into_iter().map(|(id, a)| (id, a.map_err(|e| refused("per-user MFA", &e)))).collect()
+            }
+            Err(e) => {
+                let why = refused("per-user MFA", &e);
+                pending.iter().map(|id| ((*id).to_owned(), Err(why.clone()))).collect()
+            }
+        };
+        read.per_user = per_user;
+    }
+    Ok(read)
 }
 
 /// Whether an enabled subscription includes Entra ID P1 (or P2), which the report needs.
