@@ -299,6 +299,7 @@ pub struct UserFilter {
     /// Only these tenants (rows); `Some(empty)` matches nothing.
     pub tenant_rows: Option<Vec<i64>>,
     pub mfa_status: Option<MfaStatus>,
+    pub mfa_verdict: Option<MfaVerdict>,
     pub is_admin: Option<bool>,
     pub account_enabled: Option<bool>,
     pub licensed: Option<bool>,
@@ -318,6 +319,9 @@ fn filtered(account_id: i64, f: &UserFilter) -> sea_orm::Select<m365_user::Entit
     }
     if let Some(s) = f.mfa_status {
         q = q.filter(m365_user::Column::MfaStatus.eq(s));
+    }
+    if let Some(v) = f.mfa_verdict {
+        q = q.filter(m365_user::Column::MfaVerdict.eq(v));
     }
     if let Some(a) = f.is_admin {
         q = q.filter(m365_user::Column::IsAdmin.eq(a));
@@ -459,6 +463,11 @@ pub struct MfaCounts {
     pub unavailable: i64,
     pub admins_without_mfa: i64,
     pub licensed_members_without_mfa: i64,
+    pub protected: i64,
+    pub not_enforced: i64,
+    pub not_registered: i64,
+    pub unprotected: i64,
+    pub verdict_unknown: i64,
 }
 
 /// MFA counts per tenant in one grouped statement (conditional sums).
@@ -494,6 +503,11 @@ pub async fn mfa_counts(
             ),
             "licensed_members_without_mfa",
         )
+        .column_as(count_when(m365_user::Column::MfaVerdict.eq(MfaVerdict::Protected)), "protected")
+        .column_as(count_when(m365_user::Column::MfaVerdict.eq(MfaVerdict::NotEnforced)), "not_enforced")
+        .column_as(count_when(m365_user::Column::MfaVerdict.eq(MfaVerdict::NotRegistered)), "not_registered")
+        .column_as(count_when(m365_user::Column::MfaVerdict.eq(MfaVerdict::Unprotected)), "unprotected")
+        .column_as(count_when(m365_user::Column::MfaVerdict.eq(MfaVerdict::Unknown)), "verdict_unknown")
         .filter(m365_user::Column::AccountId.eq(account_id))
         .group_by(m365_user::Column::TenantId);
     if !include_disabled_accounts {

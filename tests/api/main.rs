@@ -4,6 +4,7 @@
 mod cli;
 mod connect;
 mod contract;
+mod enforcement;
 mod foundation;
 mod helpers;
 mod hostile;

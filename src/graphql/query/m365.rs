@@ -117,6 +117,7 @@ impl M365Query {
         let filter = UserFilter {
             tenant_rows,
             mfa_status: f.mfa_status.map(Into::into),
+            mfa_verdict: f.mfa_verdict.map(Into::into),
             is_admin: f.is_admin,
             account_enabled: f.account_enabled,
             licensed: f.licensed,

@@ -29,6 +29,23 @@ pub struct MfaFigures {
     pub admins_without_mfa: i32,
     /// Licensed, sign-in enabled members whose MFA is not enabled.
     pub licensed_members_without_mfa: i32,
+    /// Users per MFA verdict (registration and enforcement together).
+    pub verdicts: MfaVerdictCounts,
+}
+
+/// How many users have each MFA verdict.
+#[derive(Clone, Copy, Debug, Default, SimpleObject)]
+pub struct MfaVerdictCounts {
+    /// Registered and enforced.
+    pub protected: i32,
+    /// Registered, not (or only conditionally) enforced.
+    pub not_enforced: i32,
+    /// Enforced, not registered.
+    pub not_registered: i32,
+    /// Neither.
+    pub unprotected: i32,
+    /// Registration or enforcement unreadable.
+    pub unknown: i32,
 }
 
 impl MfaFigures {
@@ -42,6 +59,13 @@ impl MfaFigures {
             coverage_percent: percent(c.enabled, c.disabled),
             admins_without_mfa: c.admins_without_mfa as i32,
             licensed_members_without_mfa: c.licensed_members_without_mfa as i32,
+            verdicts: MfaVerdictCounts {
+                protected: c.protected as i32,
+                not_enforced: c.not_enforced as i32,
+                not_registered: c.not_registered as i32,
+                unprotected: c.unprotected as i32,
+                unknown: c.verdict_unknown as i32,
+            },
         }
     }
 
@@ -55,6 +79,11 @@ impl MfaFigures {
             t.unavailable += p.unavailable;
             t.admins_without_mfa += p.admins_without_mfa;
             t.licensed_members_without_mfa += p.licensed_members_without_mfa;
+            t.verdicts.protected += p.verdicts.protected;
+            t.verdicts.not_enforced += p.verdicts.not_enforced;
+            t.verdicts.not_registered += p.verdicts.not_registered;
+            t.verdicts.unprotected += p.verdicts.unprotected;
+            t.verdicts.unknown += p.verdicts.unknown;
         }
         t.coverage_percent = percent(t.enabled as i64, t.disabled as i64);
         t

@@ -65,6 +65,9 @@ pub struct M365Tenant {
     pub remediation: Option<String>,
     /// Where the tenant's MFA answers came from; null when MFA could not be read.
     pub mfa_source: Option<MfaSource>,
+    /// The policies that decide whether MFA is required, as last read; null before the first
+    /// sync that read them.
+    pub mfa_policy: Option<TenantMfaPolicy>,
     #[graphql(skip)]
     pub row: i64,
     #[graphql(skip)]
@@ -86,6 +89,7 @@ impl From<m365_tenant::Model> for M365Tenant {
             sync_error: m.sync_error,
             remediation: m.remediation,
             mfa_source: m.mfa_source.map(Into::into),
+            mfa_policy: m.mfa_policy.map(TenantMfaPolicy::from),
             row: m.id,
             account_id: m.account_id,
         }
@@ -254,4 +258,62 @@ pub struct SkippedTenant {
     pub tenant_id: ID,
     /// Why it was skipped.
     pub reason: String,
+}
+
+/// A tenant's MFA policies as last read.
+#[derive(Clone, Debug, SimpleObject)]
+pub struct TenantMfaPolicy {
+    /// Whether security defaults are on; null when they could not be read.
+    pub security_defaults_enabled: Option<bool>,
+    /// The Conditional Access policies that require or offer MFA.
+    pub conditional_access: Vec<ConditionalAccessPolicySummary>,
+    /// Whether the tenant has Microsoft Entra ID P1 (without it there is no Conditional Access).
+    pub conditional_access_licensed: bool,
+    /// Whether everything needed was read.
+    pub readable: bool,
+    /// What could not be read, and what to do; null when readable.
+    pub unavailable_reason: Option<String>,
+    /// When it was read.
+    pub read_at: DateTime<Utc>,
+}
+
+/// One Conditional Access policy, as far as MFA is concerned.
+#[derive(Clone, Debug, SimpleObject)]
+pub struct ConditionalAccessPolicySummary {
+    /// The policy's display name.
+    pub name: String,
+    /// `enabled`, `disabled` or `enabledForReportingButNotEnforced` (report-only).
+    pub state: String,
+    /// MFA is required by its grant (not just one option of an `OR`).
+    pub requires_mfa: bool,
+    /// It includes all users.
+    pub all_users: bool,
+    /// It covers all cloud apps.
+    pub all_apps: bool,
+    /// Locations, platforms, client apps or risk levels narrow it.
+    pub conditional: bool,
+}
+
+impl From<entity::types::MfaPolicy> for TenantMfaPolicy {
+    fn from(p: entity::types::MfaPolicy) -> Self {
+        Self {
+            security_defaults_enabled: p.security_defaults_enabled,
+            conditional_access: p
+                .conditional_access
+                .into_iter()
+                .map(|c| ConditionalAccessPolicySummary {
+                    name: c.name,
+                    state: c.state,
+                    requires_mfa: c.requires_mfa,
+                    all_users: c.all_users,
+                    all_apps: c.all_apps,
+                    conditional: c.conditional,
+                })
+                .collect(),
+            conditional_access_licensed: p.conditional_access_licensed,
+            readable: p.readable,
+            unavailable_reason: p.unavailable_reason,
+            read_at: p.read_at,
+        }
+    }
 }

@@ -17,7 +17,8 @@ use crate::{
     },
 };
 
-/// Whether a user has multi-factor authentication.
+/// Whether a user has *registered* multi-factor authentication (whether it is *required* is
+/// `MfaInfo.enforcement`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Enum)]
 #[graphql(remote = "entity::states::MfaStatus")]
 pub enum MfaStatus {
@@ -29,10 +30,68 @@ pub enum MfaStatus {
     Unavailable,
 }
 
+/// Whether MFA is required when the user signs in.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Enum)]
+#[graphql(remote = "entity::states::MfaEnforcementState")]
+pub enum MfaEnforcementState {
+    /// Every sign-in to every app requires MFA.
+    Enforced,
+    /// Required only for some apps, locations, platforms or risk levels, or "when necessary"
+    /// (security defaults for non-administrators).
+    Conditional,
+    /// Nothing requires it.
+    NotEnforced,
+    /// A policy could not be read; see `unknownReason`.
+    Unknown,
+}
+
+/// What requires MFA for a user.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Enum)]
+#[graphql(remote = "entity::states::EnforcementSource")]
+pub enum MfaEnforcementSource {
+    /// The tenant's security defaults (administrators at every sign-in).
+    SecurityDefaults,
+    /// A Conditional Access policy (named in `policies`).
+    ConditionalAccess,
+    /// Legacy per-user MFA (`enabled` or `enforced`).
+    PerUser,
+}
+
+/// Registration and enforcement in one word.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Enum)]
+#[graphql(remote = "entity::states::MfaVerdict")]
+pub enum MfaVerdict {
+    /// A strong method is registered and MFA is enforced.
+    Protected,
+    /// Registered, but nothing requires MFA (or only conditionally).
+    NotEnforced,
+    /// MFA is required, but no strong method is registered yet.
+    NotRegistered,
+    /// Neither registered nor required.
+    Unprotected,
+    /// Registration or enforcement could not be read.
+    Unknown,
+}
+
+/// Whether MFA is required for a user, and from what.
+#[derive(Clone, Debug, SimpleObject)]
+pub struct MfaEnforcement {
+    /// Enforced, conditional, not enforced, or unknown.
+    pub state: MfaEnforcementState,
+    /// What requires it; empty when nothing does.
+    pub sources: Vec<MfaEnforcementSource>,
+    /// Names of the Conditional Access policies that require MFA for the user.
+    pub policies: Vec<String>,
+    /// Why the state is unknown, and what to do (which role or consent is missing); null
+    /// otherwise.
+    pub unknown_reason: Option<String>,
+}
+
 /// A user's MFA state and the evidence behind it.
 #[derive(Clone, Debug, SimpleObject)]
 pub struct MfaInfo {
-    /// Enabled, disabled or unavailable.
+    /// Registration: enabled (a strong method is registered), disabled or unavailable. It does
+    /// not say whether MFA is required; see `enforcement` and `verdict`.
     pub status: MfaStatus,
     /// Registered methods in Microsoft's report vocabulary (`microsoftAuthenticatorPush`,
     /// `mobilePhone`, `fido2`, `windowsHelloForBusiness`, `softwareOneTimePasscode`, `email`…).
@@ -43,6 +102,14 @@ pub struct MfaInfo {
     pub checked_at: Option<DateTime<Utc>>,
     /// Why it is unavailable (missing GDAP role, missing consent scope, no Entra ID P1); null otherwise.
     pub unavailable_reason: Option<String>,
+    /// Whether MFA is required at sign-in (security defaults, Conditional Access, per-user MFA).
+    pub enforcement: MfaEnforcement,
+    /// Registration and enforcement together.
+    pub verdict: MfaVerdict,
+    /// One sentence per fact the verdict used, e.g. `Conditional Access policy "Require MFA for
+    /// all users" (enabled) requires MFA for all cloud apps; the user is included (All users) and
+    /// not excluded.`
+    pub explanation: Vec<String>,
 }
 
 /// Whether a user is linked to one of the mapped client's contacts.
@@ -122,6 +189,14 @@ impl From<m365_user::Model> for M365User {
                 source: m.mfa_source.map(Into::into),
                 checked_at: m.mfa_checked_at,
                 unavailable_reason: m.mfa_unavailable_reason,
+                enforcement: MfaEnforcement {
+                    state: m.mfa_enforcement.into(),
+                    sources: m.mfa_enforcement_sources.0.into_iter().map(Into::into).collect(),
+                    policies: m.mfa_policies.0,
+                    unknown_reason: m.mfa_enforcement_reason,
+                },
+                verdict: m.mfa_verdict.into(),
+                explanation: m.mfa_explanation.0,
             },
             synced_at: m.synced_at,
             row: m.id,
@@ -180,8 +255,10 @@ pub struct M365UserFilter {
     pub tenant_id: Option<ID>,
     /// Only tenants mapped to this client.
     pub client_id: Option<ID>,
-    /// Only this MFA status.
+    /// Only this MFA registration status.
     pub mfa_status: Option<MfaStatus>,
+    /// Only this MFA verdict (e.g. `NOT_REGISTERED`: required but not registered).
+    pub mfa_verdict: Option<MfaVerdict>,
     /// Only admins (true) or non-admins (false).
     pub is_admin: Option<bool>,
     /// Only enabled (true) or blocked (false) accounts.
