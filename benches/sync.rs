@@ -120,10 +120,20 @@ fn report(
     let serial = 1 + (tenants as u64).div_ceil(300);
     let floor = (serial as f64 + (total - serial) as f64 / concurrency as f64) * latency_ms as f64 / 1000.0;
     let no_p1 = tenants / 10;
-    let minimum = 1
+    let registration = 1
         + (tenants as u64).div_ceil(300)
         + (tenants - no_p1) as u64 * (1 + 1 + (users as u64).div_ceil(999) * 2 + 1)
         + no_p1 as u64 * (1 + 1 + (users as u64).div_ceil(999) + 1 + (users as u64).div_ceil(20));
+    // Enforcement: security defaults everywhere, Conditional Access where there is P1, the
+    // memberships MFA policies name, and per-user MFA in batches of 20 for the users no policy
+    // enforces (the emulator counts those items; the end-to-end test shows they are exactly the
+    // users that need it).
+    let stat = |k: &str| stats.get(k).copied().unwrap_or(0);
+    let memberships = stat("GET /v1.0/groups/{id}/transitiveMembers")
+        + stats.iter().filter(|(k, _)| k.contains("directoryRoles(")).map(|(_, n)| n).sum::<u64>();
+    let per_user = stat("GET /beta/users/{id}/authentication/requirements");
+    let enforcement = tenants as u64 + (tenants - no_p1) as u64 + memberships + per_user.div_ceil(20);
+    let minimum = registration + enforcement;
     println!(
         "\n{name}: {} ({} tenants, {} failed, {} users)",
         run["status"], run["tenantsDone"], run["tenantsFailed"], run["usersSynced"]
@@ -133,5 +143,10 @@ fn report(
         secs / floor
     );
     println!("  requests: {total} (Graph {http}, token {token}); minimum needed {minimum}");
+    println!(
+        "  of which MFA enforcement: at least {enforcement} (security defaults, Conditional Access, {memberships} memberships, {} per-user batches for {per_user} users, {} beta $batch calls made)",
+        per_user.div_ceil(20),
+        stat("POST /beta/$batch")
+    );
     println!("  service peak RSS: {rss:.0} MB");
 }
