@@ -8,7 +8,7 @@
 //! - [`graphql`]: the schema, thin resolvers that map domain types to GraphQL types,
 //!   dataloaders, and the document limits checked before parsing;
 //! - domain services: [`connect`] (consent, state + PKCE, token vault), [`sync`] (triggers, the
-//!   lease, and the engine: read → MFA resolution → plan → fenced write), [`mapping`]
+//!   lease, and the engine: read → MFA resolution and enforcement → plan → fenced write), [`mapping`]
 //!   (suggestions, accepting them, mappings), [`contacts`], [`clients`], [`licenses`], [`audit`];
 //! - [`microsoft`]: the identity and Graph clients, every Graph read typed
 //!   ([`microsoft::directory`]), wire models, Microsoft's product-names file;

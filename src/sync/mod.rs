@@ -3,8 +3,8 @@
 //!
 //! - [`lease`]: the sync lock as a lease, and the fence every write passes (its protocol is
 //!   written at the top of that module);
-//! - [`engine`]: one run, tenant by tenant: [`read`] → [`mfa::resolve`] → [`plan`] → a short
-//!   fenced write;
+//! - [`engine`]: one run, tenant by tenant: [`read`] → [`mfa::resolve`] (registration) and
+//!   [`enforcement`] (is MFA required) → [`plan`] → a short fenced write;
 //! - [`hub`]: live progress for subscribers; [`schedule`]: periodic syncs.
 //!
 //! This module answers in domain types ([`SyncStatus`], `sync_run::Model`); GraphQL maps them.
