@@ -236,7 +236,7 @@ fn assert_same_shape(
 
 #[tokio::test]
 async fn the_emulators_answers_have_microsofts_shapes() {
-    let m = ms(2, 4).await;
+    let m = ms(4, 4).await;
     m.emu.state.set_authorize(AuthorizeMode::AutoAccept { user: "admin".into() });
     let start = m.identity.authorization_url("s");
     let q = authorize(&start.url).await;
@@ -362,6 +362,23 @@ async fn the_emulators_answers_have_microsofts_shapes() {
         ],
         &[],
     );
+    // Customer 3 has a group policy whose group has a nested group.
+    let (tenant3, group) = {
+        let g = m.emu.state.lock();
+        let t = &g.world.customers()[3];
+        (t.id.clone(), t.policies.groups[0].id.clone())
+    };
+    let customer3 = m.identity.refresh(&tenant3, partner.refresh_token.as_ref().unwrap()).await.unwrap();
+    let emu = get(&customer3.access_token, &format!("/groups/{group}/transitiveMembers")).await;
+    assert_same_shape(
+        "transitiveMembers",
+        &doc(fixture!("graph/list-group-transitivemembers.json")),
+        &emu,
+        &[("@odata.context", "string")],
+        &[],
+    );
+    let members: Page<m365_integration::microsoft::models::DirectoryObject> = serde_json::from_value(emu).unwrap();
+    assert!(members.value.iter().any(|m| m.odata_type == "#microsoft.graph.group"), "the nested group is listed too");
     let resp = http
         .get(format!("{base}/beta/users/{user1}/authentication/requirements"))
         .bearer_auth(customer1.access_token.expose())
