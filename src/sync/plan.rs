@@ -291,6 +291,7 @@ mod tests {
                 roles: HashMap::new(),
             },
             per_user: HashMap::new(),
+            admin_by_report: HashMap::new(),
         }
     }
 

@@ -76,16 +76,15 @@ pub struct TenantRead {
     /// Legacy per-user MFA of the users the policies leave not enforced: the state, or why it
     /// could not be read.
     pub per_user: HashMap<String, Result<String, String>>,
+    /// `isAdmin` of the registration report, by user id (empty without the report).
+    pub admin_by_report: HashMap<String, bool>,
 }
 
 impl TenantRead {
     /// What the enforcement evaluation needs to know about a user: a guest, and an
     /// administrator by the report, else by Global Administrator membership.
     pub fn facts<'a>(&self, u: &'a User) -> UserFacts<'a> {
-        let from_report = match &self.report {
-            ReportRead::Rows(rows) => rows.iter().find(|r| r.id == u.id).and_then(|r| r.is_admin),
-            _ => None,
-        };
+        let from_report = self.admin_by_report.get(&u.id).copied();
         let from_role = match self.policies.roles.get(roles::GLOBAL_ADMINISTRATOR) {
             Some(Ok(members)) => Some(members.contains(&u.id)),
             _ => None,
@@ -140,8 +139,9 @@ async fn policies(graph: &GraphClient, token: &str, p1: Option<bool>, report_has
 const PROBE: usize = 20;
 
 /// Reads one tenant: organization, users and licenses (these fail the tenant when refused,
-/// except licenses), then MFA: the registration report when the tenant has Entra ID P1, else,
-/// or when refused, each user's authentication methods.
+/// except licenses); MFA registration: the registration report when the tenant has Entra ID P1,
+/// else, or when refused, each user's authentication methods; then MFA enforcement: the tenant's
+/// policies ([`policies`]) and per-user MFA for the users they leave not enforced.
 pub async fn tenant(graph: &GraphClient, token: &str) -> Result<TenantRead, GraphError> {
     let org = graph.organization(token).await?;
     let users = graph.users(token).await?;
@@ -169,9 +169,13 @@ pub async fn tenant(graph: &GraphClient, token: &str) -> Result<TenantRead, Grap
         }
     };
     let p1 = licenses.as_ref().ok().map(|skus| has_p1(skus));
-    let report_has_admins = matches!(&report, ReportRead::Rows(rows) if rows.iter().any(|r| r.is_admin.is_some()));
-    let policies = policies(graph, token, p1, report_has_admins).await;
-    let mut read = TenantRead { org, users, licenses, report, methods, policies, per_user: HashMap::new() };
+    let admin_by_report: HashMap<String, bool> = match &report {
+        ReportRead::Rows(rows) => rows.iter().filter_map(|r| r.is_admin.map(|a| (r.id.clone(), a))).collect(),
+        _ => HashMap::new(),
+    };
+    let policies = policies(graph, token, p1, !admin_by_report.is_empty()).await;
+    let mut read =
+        TenantRead { org, users, licenses, report, methods, policies, per_user: HashMap::new(), admin_by_report };
     // Per-user MFA only for the users the tenant's policies leave not enforced.
     let pending: Vec<&str> = read
         .users
