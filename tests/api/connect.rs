@@ -306,15 +306,8 @@ async fn disconnect_removes_everything_but_clients_and_contacts() {
     data(app.gql(Some(&t), "mutation { upsertContacts(contacts: [{source: \"cw\", externalId: \"c\", clientExternalId: \"1\", name: \"X\", emails: [\"x@contoso.com\"]}]) { id } }", json!({})).await);
     // One partner tenant per account: B's connection is moved to a tenant of its own first.
     app.connected(other).await;
-    app.state
-        .db
-        .execute_raw(Statement::from_sql_and_values(
-            app.state.db.get_database_backend(),
-            "UPDATE m365_connection SET partner_tenant_id = 'another-partner' WHERE account_id = $1",
-            [other.into()],
-        ))
-        .await
-        .unwrap();
+    app.sql("UPDATE m365_connection SET partner_tenant_id = 'another-partner' WHERE account_id = $1", [other.into()])
+        .await;
     app.connected(acc).await;
     let users = M365User::find().count(&app.state.db).await.unwrap() / 2;
     let licenses = M365License::find().count(&app.state.db).await.unwrap() / 2;

@@ -180,6 +180,14 @@ impl TestApp {
         data(self.gql(Some(token), q, json!({"c": clients})).await)["upsertClients"].as_array().unwrap().clone()
     }
 
+    /// Runs one SQL statement on the app's database (`$1`, `$2`… placeholders), to put stored
+    /// state where a test needs it.
+    pub async fn sql(&self, sql: &str, values: impl IntoIterator<Item = sea_orm::Value>) {
+        let db = &self.state.db;
+        let stmt = sea_orm::Statement::from_sql_and_values(db.get_database_backend(), sql, values);
+        db.execute_raw(stmt).await.unwrap();
+    }
+
     /// POSTs a GraphQL request; returns the JSON body.
     pub async fn gql(&self, token: Option<&str>, query: &str, variables: Value) -> Value {
         let mut req = self.http.post(self.url("/graphql")).json(&json!({"query": query, "variables": variables}));

@@ -8,7 +8,6 @@ use entity::states::RunTrigger;
 use futures_util::StreamExt;
 use m365_emulator::world::WorldSpec;
 use m365_integration::{auth::AuthKeys, config::Secret, db};
-use sea_orm::{ConnectionTrait, Statement};
 use serde_json::{Value, json};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio_tungstenite::tungstenite::Message;
@@ -402,15 +401,7 @@ async fn readers_see_codes_and_error_ids_not_internals() {
     let t = app.admin_token(acc);
     app.connected(acc).await;
     // The stored authorization names a key this process does not have.
-    app.state
-        .db
-        .execute_raw(Statement::from_sql_and_values(
-            app.state.db.get_database_backend(),
-            "UPDATE m365_connection SET key_id = 'd3f78bf5' WHERE account_id = $1",
-            [acc.into()],
-        ))
-        .await
-        .unwrap();
+    app.sql("UPDATE m365_connection SET key_id = 'd3f78bf5' WHERE account_id = $1", [acc.into()]).await;
     app.state.clock.advance(Duration::from_secs(31));
     data(app.gql(Some(&t), "mutation { triggerM365Sync { id } }", json!({})).await);
     let sync = app.wait_idle(&t).await;
@@ -449,15 +440,11 @@ async fn no_scheduled_sync_once_the_tab_is_off() {
     let app = TestApp::spawn().await;
     let acc = app.account("A", true).await;
     app.connected(acc).await;
-    app.state
-        .db
-        .execute_raw(Statement::from_sql_and_values(
-            app.state.db.get_database_backend(),
-            "UPDATE m365_connection SET next_sync_at = $1 WHERE account_id = $2",
-            [(app.state.clock.now() - chrono::Duration::hours(1)).into(), acc.into()],
-        ))
-        .await
-        .unwrap();
+    app.sql(
+        "UPDATE m365_connection SET next_sync_at = $1 WHERE account_id = $2",
+        [(app.state.clock.now() - chrono::Duration::hours(1)).into(), acc.into()],
+    )
+    .await;
     db::accounts::set_m365_enabled(&app.state.db, acc, false).await.unwrap();
     assert_eq!(m365_integration::sync::schedule::run_once(&app.state).await.unwrap(), 0);
     db::accounts::set_m365_enabled(&app.state.db, acc, true).await.unwrap();
