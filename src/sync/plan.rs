@@ -87,7 +87,8 @@ pub fn plan(
     index: Option<&ContactIndex>,
     now: DateTime<Utc>,
 ) -> TenantPlan {
-    let users: Vec<UserRow> = read.users.iter().map(|u| user_row(u, read, mfa, index)).collect();
+    let users: Vec<UserRow> =
+        read.users.iter().enumerate().map(|(i, u)| user_row(u, read.by_policy(i), read, mfa, index)).collect();
     let mfa_policy = mfa_policy(read, now);
     let mut problems = vec![];
     if let Some((reason, remediation)) = mfa.problem() {
@@ -135,7 +136,7 @@ fn licenses_unreadable(e: &GraphError) -> Problem {
 
 /// The tenant's policies as read, for `M365Tenant.mfaPolicy`.
 fn mfa_policy(read: &TenantRead, now: DateTime<Utc>) -> MfaPolicy {
-    let p = &read.policies;
+    let p = read.policies();
     let mut reasons: Vec<String> = vec![];
     if let Err(e) = &p.security_defaults {
         reasons.push(e.clone());
@@ -184,13 +185,19 @@ fn mfa_policy(read: &TenantRead, now: DateTime<Utc>) -> MfaPolicy {
     }
 }
 
-fn user_row(u: &User, read: &TenantRead, mfa: &MfaResolution, index: Option<&ContactIndex>) -> UserRow {
+fn user_row(
+    u: &User,
+    by_policy: &enforcement::Enforcement,
+    read: &TenantRead,
+    mfa: &MfaResolution,
+    index: Option<&ContactIndex>,
+) -> UserRow {
     let aliases = contacts::aliases(&u.proxy_addresses, &u.other_mails);
     let link =
         index.map(|ix| ix.matches(&contacts::user_addresses(u.mail.as_deref(), &u.user_principal_name, &aliases)));
     let (contact_id, contact_match) = link.map(|l| l.columns()).unwrap_or((None, None));
     let m = mfa.user(&u.id);
-    let e = enforcement::with_per_user(enforcement::evaluate(&read.facts(u), &read.policies), read.per_user.get(&u.id));
+    let e = enforcement::with_per_user(by_policy.clone(), read.per_user.get(&u.id));
     UserRow {
         object_id: u.id.clone(),
         display_name: u.display_name.clone(),
@@ -265,34 +272,29 @@ mod tests {
     }
 
     fn read(licenses: Result<Vec<SubscribedSku>, GraphError>) -> TenantRead {
-        TenantRead {
-            org: Some(
+        let org = serde_json::from_value(json!({
+            "id": "t", "displayName": "Contoso",
+            "verifiedDomains": [{"name": "Contoso.onmicrosoft.com", "isDefault": false}, {"name": "Contoso.com", "isDefault": true}]
+        }))
+        .unwrap();
+        let users = vec![
+            user("alice", "Alice@contoso.com", &["SMTP:Alice@contoso.com", "smtp:a@contoso.com"]),
+            user("bob", "bob@contoso.com", &[]),
+        ];
+        let policies = PolicyRead {
+            security_defaults: Ok(false),
+            conditional_access: CaRead::Policies(vec![
                 serde_json::from_value(json!({
-                    "id": "t", "displayName": "Contoso",
-                    "verifiedDomains": [{"name": "Contoso.onmicrosoft.com", "isDefault": false}, {"name": "Contoso.com", "isDefault": true}]
+                    "id": "p", "displayName": "Require MFA for all users", "state": "enabled",
+                    "conditions": {"users": {"includeUsers": ["All"]}, "applications": {"includeApplications": ["All"]}},
+                    "grantControls": {"operator": "OR", "builtInControls": ["mfa"]}
                 }))
                 .unwrap(),
-            ),
-            users: vec![user("alice", "Alice@contoso.com", &["SMTP:Alice@contoso.com", "smtp:a@contoso.com"]), user("bob", "bob@contoso.com", &[])],
-            licenses,
-            report: ReportRead::NotLicensed,
-            methods: MethodsRead::NotRead,
-            policies: PolicyRead {
-                security_defaults: Ok(false),
-                conditional_access: CaRead::Policies(vec![
-                    serde_json::from_value(json!({
-                        "id": "p", "displayName": "Require MFA for all users", "state": "enabled",
-                        "conditions": {"users": {"includeUsers": ["All"]}, "applications": {"includeApplications": ["All"]}},
-                        "grantControls": {"operator": "OR", "builtInControls": ["mfa"]}
-                    }))
-                    .unwrap(),
-                ]),
-                groups: HashMap::new(),
-                roles: HashMap::new(),
-            },
-            per_user: HashMap::new(),
-            admin_by_report: HashMap::new(),
-        }
+            ]),
+            groups: HashMap::new(),
+            roles: HashMap::new(),
+        };
+        TenantRead::new(Some(org), users, licenses, ReportRead::NotLicensed, MethodsRead::NotRead, policies)
     }
 
     fn skus() -> Vec<SubscribedSku> {
@@ -320,9 +322,11 @@ mod tests {
 
     #[test]
     fn unreadable_policies_are_partial_and_every_verdict_unknown() {
-        let mut r = read(Ok(skus()));
-        r.policies.security_defaults = Err("refused: give Security Reader".into());
-        r.policies.conditional_access = CaRead::Refused("refused: give Security Reader".into());
+        let r = read(Ok(skus()));
+        let mut policies = r.policies().clone();
+        policies.security_defaults = Err("refused: give Security Reader".into());
+        policies.conditional_access = CaRead::Refused("refused: give Security Reader".into());
+        let r = r.with_policies(policies);
         let p = plan("x", &r, &by_report(), None, now());
         assert_eq!(p.outcome, TenantOutcome::Partial);
         assert_eq!(p.first_problem().unwrap().code, "MFA_ENFORCEMENT_UNKNOWN");
@@ -333,8 +337,10 @@ mod tests {
             p.users.iter().all(|u| u.mfa_enforcement_reason.as_deref().is_some_and(|r| r.contains("Security Reader")))
         );
         // No P1: no Conditional Access, said so, and readable.
-        r.policies.security_defaults = Ok(false);
-        r.policies.conditional_access = CaRead::NotLicensed;
+        let mut policies = r.policies().clone();
+        policies.security_defaults = Ok(false);
+        policies.conditional_access = CaRead::NotLicensed;
+        let r = r.with_policies(policies);
         let p = plan("x", &r, &by_report(), None, now());
         assert!(p.details.mfa_policy.readable && !p.details.mfa_policy.conditional_access_licensed);
         assert_eq!(p.users[0].mfa_verdict, MfaVerdict::Unprotected);

@@ -9,7 +9,7 @@ use entity::types::TenantGuid;
 use std::collections::{HashMap, HashSet};
 
 use super::{
-    enforcement::{self, CaRead, PolicyRead, UserFacts},
+    enforcement::{self, CaRead, Enforcement, PolicyRead, UserFacts},
     mfa::{MethodsRead, ReportRead},
 };
 use crate::microsoft::{
@@ -71,30 +71,72 @@ pub struct TenantRead {
     pub licenses: Result<Vec<SubscribedSku>, GraphError>,
     pub report: ReportRead,
     pub methods: MethodsRead,
-    /// Security defaults, Conditional Access and the memberships they name.
-    pub policies: PolicyRead,
     /// Legacy per-user MFA of the users the policies leave not enforced: the state, or why it
     /// could not be read.
     pub per_user: HashMap<String, Result<String, String>>,
+    /// Security defaults, Conditional Access and the memberships they name.
+    policies: PolicyRead,
+    /// Each user's enforcement by the tenant's policies alone (before per-user MFA), in `users`
+    /// order: evaluated once, when the policies are set, for deciding whose per-user state to read
+    /// and for the plan.
+    by_policy: Vec<Enforcement>,
     /// `isAdmin` of the registration report, by user id (empty without the report).
-    pub admin_by_report: HashMap<String, bool>,
+    admin_by_report: HashMap<String, bool>,
 }
 
 impl TenantRead {
-    /// What the enforcement evaluation needs to know about a user: a guest, and an
-    /// administrator by the report, else by Global Administrator membership.
-    pub fn facts<'a>(&self, u: &'a User) -> UserFacts<'a> {
-        let from_report = self.admin_by_report.get(&u.id).copied();
-        let from_role = match self.policies.roles.get(roles::GLOBAL_ADMINISTRATOR) {
-            Some(Ok(members)) => Some(members.contains(&u.id)),
-            _ => None,
+    /// What was read, with the policies evaluated for every user.
+    pub fn new(
+        org: Option<Organization>,
+        users: Vec<User>,
+        licenses: Result<Vec<SubscribedSku>, GraphError>,
+        report: ReportRead,
+        methods: MethodsRead,
+        policies: PolicyRead,
+    ) -> Self {
+        let admin_by_report = match &report {
+            ReportRead::Rows(rows) => rows.iter().filter_map(|r| r.is_admin.map(|a| (r.id.clone(), a))).collect(),
+            _ => HashMap::new(),
         };
-        UserFacts {
-            id: &u.id,
-            guest: u.user_type.as_deref().is_some_and(|t| t.eq_ignore_ascii_case("Guest")),
-            admin: from_report.or(from_role).unwrap_or(false),
-        }
+        let by_policy = evaluate_all(&users, &policies, &admin_by_report);
+        Self { org, users, licenses, report, methods, per_user: HashMap::new(), policies, by_policy, admin_by_report }
     }
+
+    /// The same read with other policies (evaluated again).
+    pub fn with_policies(mut self, policies: PolicyRead) -> Self {
+        self.by_policy = evaluate_all(&self.users, &policies, &self.admin_by_report);
+        self.policies = policies;
+        self
+    }
+
+    /// The tenant's policies as read.
+    pub fn policies(&self) -> &PolicyRead {
+        &self.policies
+    }
+
+    /// User `i`'s enforcement by the tenant's policies alone.
+    pub fn by_policy(&self, i: usize) -> &Enforcement {
+        &self.by_policy[i]
+    }
+}
+
+/// What the enforcement evaluation needs to know about a user: a guest, and an administrator
+/// by the report, else by Global Administrator membership.
+fn facts<'a>(u: &'a User, policies: &PolicyRead, admin_by_report: &HashMap<String, bool>) -> UserFacts<'a> {
+    let from_report = admin_by_report.get(&u.id).copied();
+    let from_role = match policies.roles.get(roles::GLOBAL_ADMINISTRATOR) {
+        Some(Ok(members)) => Some(members.contains(&u.id)),
+        _ => None,
+    };
+    UserFacts {
+        id: &u.id,
+        guest: u.user_type.as_deref().is_some_and(|t| t.eq_ignore_ascii_case("Guest")),
+        admin: from_report.or(from_role).unwrap_or(false),
+    }
+}
+
+fn evaluate_all(users: &[User], policies: &PolicyRead, admin_by_report: &HashMap<String, bool>) -> Vec<Enforcement> {
+    users.iter().map(|u| enforcement::evaluate(&facts(u, policies, admin_by_report), policies)).collect()
 }
 
 fn refused(what: &str, e: &GraphError) -> String {
@@ -169,19 +211,16 @@ pub async fn tenant(graph: &GraphClient, token: &str) -> Result<TenantRead, Grap
         }
     };
     let p1 = licenses.as_ref().ok().map(|skus| has_p1(skus));
-    let admin_by_report: HashMap<String, bool> = match &report {
-        ReportRead::Rows(rows) => rows.iter().filter_map(|r| r.is_admin.map(|a| (r.id.clone(), a))).collect(),
-        _ => HashMap::new(),
-    };
-    let policies = policies(graph, token, p1, !admin_by_report.is_empty()).await;
-    let mut read =
-        TenantRead { org, users, licenses, report, methods, policies, per_user: HashMap::new(), admin_by_report };
+    let report_has_admins = matches!(&report, ReportRead::Rows(rows) if rows.iter().any(|r| r.is_admin.is_some()));
+    let policies = policies(graph, token, p1, report_has_admins).await;
+    let mut read = TenantRead::new(org, users, licenses, report, methods, policies);
     // Per-user MFA only for the users the tenant's policies leave not enforced.
     let pending: Vec<&str> = read
         .users
         .iter()
-        .filter(|u| enforcement::evaluate(&read.facts(u), &read.policies).needs_per_user())
-        .map(|u| u.id.as_str())
+        .zip(&read.by_policy)
+        .filter(|(_, e)| e.needs_per_user())
+        .map(|(u, _)| u.id.as_str())
         .collect();
     if !pending.is_empty() {
         let per_user: HashMap<String, Result<String, String>> = match graph.per_user_mfa(token, &pending).await {
