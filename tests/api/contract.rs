@@ -362,6 +362,16 @@ async fn the_emulators_answers_have_microsofts_shapes() {
         ],
         &[],
     );
+    // The Conditional Access service allows one request per second per tenant and says nothing
+    // about when to come back.
+    let again = http
+        .get(format!("{base}/v1.0/identity/conditionalAccess/policies"))
+        .bearer_auth(customer1.access_token.expose())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(again.status(), 429);
+    assert!(again.headers().get("retry-after").is_none());
     // Customer 3 has a group policy whose group has a nested group.
     let (tenant3, group) = {
         let g = m.emu.state.lock();
