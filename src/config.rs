@@ -162,6 +162,11 @@ pub struct Config {
     #[arg(long, env = "GRAPHQL_MAX_ERRORS", default_value_t = 50)]
     pub graphql_max_errors: usize,
 
+    /// Days MFA evidence (per-user history and snapshots) is kept; older evidence is pruned after
+    /// each sync, and `asOf` answers reach back this far.
+    #[arg(long, env = "EVIDENCE_RETENTION_DAYS", default_value_t = 400, value_parser = clap::value_parser!(u32).range(1..=36_500))]
+    pub evidence_retention_days: u32,
+
     /// Seconds one GraphQL query or mutation may run before it is stopped with `REQUEST_TIMEOUT`.
     #[arg(long, env = "REQUEST_TIMEOUT_SECS", default_value_t = 30)]
     pub request_timeout_secs: u64,

@@ -101,6 +101,17 @@ pub enum AppError {
         /// Updates skipped.
         missed: u64,
     },
+    /// The per-user rows behind an evidence snapshot were purged (disconnect, or the tenant left
+    /// GDAP); its figures and digests remain.
+    #[error(
+        "The per-user rows of evidence snapshot {snapshot} were purged ({reason}); only its figures and digests remain."
+    )]
+    EvidenceRowsPurged {
+        /// The snapshot's id.
+        snapshot: i64,
+        /// Why they were purged.
+        reason: String,
+    },
     /// Anything unexpected; the cause and its sources are logged, never returned.
     #[error("internal error: {0}")]
     Internal(#[source] InternalError),
@@ -136,6 +147,7 @@ impl AppError {
             Self::Conflict(_) => "CONFLICT",
             Self::AuthorizationRevoked => "M365_AUTHORIZATION_REVOKED",
             Self::SubscriptionLagged { .. } => "SUBSCRIPTION_LAGGED",
+            Self::EvidenceRowsPurged { .. } => "EVIDENCE_ROWS_PURGED",
             Self::Internal(_) => "INTERNAL_SERVER_ERROR",
         }
     }
@@ -235,6 +247,7 @@ mod tests {
             (AppError::Conflict("x".into()), "CONFLICT"),
             (AppError::AuthorizationRevoked, "M365_AUTHORIZATION_REVOKED"),
             (AppError::SubscriptionLagged { missed: 3 }, "SUBSCRIPTION_LAGGED"),
+            (AppError::EvidenceRowsPurged { snapshot: 1, reason: "r".into() }, "EVIDENCE_ROWS_PURGED"),
             (AppError::internal("x"), "INTERNAL_SERVER_ERROR"),
         ];
         for (err, code) in cases {

@@ -9,7 +9,8 @@
 //!   dataloaders, and the document limits checked before parsing;
 //! - domain services: [`connect`] (consent, state + PKCE, token vault), [`sync`] (triggers, the
 //!   lease, and the engine: read → MFA resolution and enforcement → plan → fenced write), [`mapping`]
-//!   (suggestions, accepting them, mappings), [`contacts`], [`clients`], [`licenses`], [`audit`];
+//!   (suggestions, accepting them, mappings), [`contacts`], [`clients`], [`licenses`], [`audit`],
+//!   [`evidence`] (MFA history, chained snapshots, verification);
 //! - [`microsoft`]: the identity and Graph clients, every Graph read typed
 //!   ([`microsoft::directory`]), wire models, Microsoft's product-names file;
 //! - [`db`]: SeaORM queries per table group; entities and the domain's state enums
@@ -30,6 +31,7 @@ pub mod contacts;
 pub mod db;
 pub mod demo;
 pub mod error;
+pub mod evidence;
 pub mod graphql;
 pub mod http;
 pub mod licenses;

@@ -103,3 +103,31 @@ pub struct CaPolicySummary {
     pub all_apps: bool,
     pub conditional: bool,
 }
+
+/// The MFA figures of an evidence snapshot, over the tenant's sign-in enabled accounts (the
+/// same set and definitions as `mfaCoverage` by default).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, FromJsonQueryResult)]
+pub struct EvidenceFigures {
+    /// Sign-in enabled accounts counted.
+    pub users: i64,
+    /// Registration enabled.
+    pub enabled: i64,
+    /// Registration disabled.
+    pub disabled: i64,
+    /// Registration unreadable.
+    pub unavailable: i64,
+    /// Administrators whose registration is not enabled.
+    pub admins_without_mfa: i64,
+    /// Licensed members whose registration is not enabled.
+    pub licensed_members_without_mfa: i64,
+    /// Verdict `protected`.
+    pub protected: i64,
+    /// Verdict `not_enforced`.
+    pub not_enforced: i64,
+    /// Verdict `not_registered`.
+    pub not_registered: i64,
+    /// Verdict `unprotected`.
+    pub unprotected: i64,
+    /// Verdict `unknown`.
+    pub unknown: i64,
+}

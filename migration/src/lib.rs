@@ -10,6 +10,7 @@ mod m20261128_000003_run_error_code;
 mod m20261128_000004_consent_binding;
 mod m20261128_000005_audit_event;
 mod m20261128_000006_mfa_enforcement;
+mod m20261128_000007_mfa_evidence;
 
 /// Every migration, oldest first.
 pub struct Migrator;
@@ -24,6 +25,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261128_000004_consent_binding::Migration),
             Box::new(m20261128_000005_audit_event::Migration),
             Box::new(m20261128_000006_mfa_enforcement::Migration),
+            Box::new(m20261128_000007_mfa_evidence::Migration),
         ]
     }
 }

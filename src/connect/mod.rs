@@ -439,6 +439,8 @@ pub async fn disconnect(app: &AppState, account_id: i64, actor: &str) -> AppResu
         "connectStates": removed.connect_states,
         "authorizationRemoved": removed.authorization,
         "syncsCancelled": removed.cancelled_runs,
+        "mfaHistoryRows": removed.history_rows,
+        "evidenceSnapshotsKept": removed.snapshots_kept,
     });
     audit::record(&txn, account_id, AuditKind::Disconnected, actor, detail, now).await?;
     txn.commit().await?;

@@ -294,6 +294,10 @@ pub struct Removed {
     pub connect_states: u64,
     pub authorization: bool,
     pub cancelled_runs: u64,
+    /// Per-user MFA history rows removed.
+    pub history_rows: u64,
+    /// Evidence snapshots kept (figures and digests, no personal data).
+    pub snapshots_kept: u64,
 }
 
 /// Removes the account's Microsoft 365 data and authorization (call inside a transaction).
@@ -317,6 +321,7 @@ pub async fn remove_all(db: &impl ConnectionTrait, account_id: i64, now: DateTim
         .exec(db)
         .await?
         .rows_affected;
+    let evidence = super::evidence::purge_account(db, account_id, now, crate::evidence::PURGED_BY_DISCONNECT).await?;
     let license_assignments = m365_user_license::Entity::delete_many()
         .filter(m365_user_license::Column::AccountId.eq(account_id))
         .exec(db)
@@ -356,6 +361,8 @@ pub async fn remove_all(db: &impl ConnectionTrait, account_id: i64, now: DateTim
         connect_states,
         authorization,
         cancelled_runs,
+        history_rows: evidence.history_rows,
+        snapshots_kept: evidence.snapshots_kept,
     })
 }
 

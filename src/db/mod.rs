@@ -5,6 +5,7 @@ pub mod accounts;
 pub mod audit;
 pub mod clients;
 pub mod connections;
+pub mod evidence;
 pub mod license_names;
 pub mod mappings;
 pub mod sync_runs;

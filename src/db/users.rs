@@ -5,7 +5,7 @@ use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
 use entity::{
-    m365_license, m365_user, m365_user_license,
+    m365_license, m365_user, m365_user_license, mfa_history,
     states::{EnforcementSource, MfaEnforcementState, MfaSource, MfaStatus, MfaVerdict},
     types::{EnforcementSources, StringList},
 };
@@ -143,14 +143,9 @@ pub async fn replace_users(
     Ok(gone.len() as u64)
 }
 
-/// Replaces the tenant's license assignments with the users' current `assignedLicenses`.
-pub async fn replace_assignments(
-    db: &impl ConnectionTrait,
-    account_id: i64,
-    tenant_row: i64,
-    users: &[UserRow],
-) -> Result<(), DbErr> {
-    let ids: HashMap<String, i64> = m365_user::Entity::find()
+/// `object_id → id` of a tenant's users.
+pub async fn ids_of_tenant(db: &impl ConnectionTrait, tenant_row: i64) -> Result<HashMap<String, i64>, DbErr> {
+    Ok(m365_user::Entity::find()
         .select_only()
         .columns([m365_user::Column::ObjectId, m365_user::Column::Id])
         .filter(m365_user::Column::TenantId.eq(tenant_row))
@@ -158,7 +153,18 @@ pub async fn replace_assignments(
         .all(db)
         .await?
         .into_iter()
-        .collect();
+        .collect())
+}
+
+/// Replaces the tenant's license assignments with the users' current `assignedLicenses`
+/// (`ids`: [`ids_of_tenant`] after the users were written).
+pub async fn replace_assignments(
+    db: &impl ConnectionTrait,
+    account_id: i64,
+    tenant_row: i64,
+    users: &[UserRow],
+    ids: &HashMap<String, i64>,
+) -> Result<(), DbErr> {
     m365_user_license::Entity::delete_many()
         .filter(m365_user_license::Column::TenantId.eq(tenant_row))
         .exec(db)
@@ -308,30 +314,94 @@ pub struct UserFilter {
     pub search: Option<String>,
 }
 
-fn filtered(account_id: i64, f: &UserFilter) -> sea_orm::Select<m365_user::Entity> {
+/// The columns a user filter and the MFA counts read. `m365_user` (now) and `mfa_history` (as
+/// of a moment) share their names and meanings, so one definition serves both.
+struct Cols<C> {
+    id: C,
+    account: C,
+    tenant: C,
+    status: C,
+    verdict: C,
+    admin: C,
+    enabled: C,
+    licensed: C,
+    user_type: C,
+    upn: C,
+    display_name: C,
+    mail: C,
+}
+
+const NOW: Cols<m365_user::Column> = {
+    use m365_user::Column as C;
+    Cols {
+        id: C::Id,
+        account: C::AccountId,
+        tenant: C::TenantId,
+        status: C::MfaStatus,
+        verdict: C::MfaVerdict,
+        admin: C::IsAdmin,
+        enabled: C::AccountEnabled,
+        licensed: C::IsLicensed,
+        user_type: C::UserType,
+        upn: C::UserPrincipalName,
+        display_name: C::DisplayName,
+        mail: C::Mail,
+    }
+};
+
+const HISTORY: Cols<mfa_history::Column> = {
+    use mfa_history::Column as C;
+    Cols {
+        id: C::Id,
+        account: C::AccountId,
+        tenant: C::TenantId,
+        status: C::MfaStatus,
+        verdict: C::MfaVerdict,
+        admin: C::IsAdmin,
+        enabled: C::AccountEnabled,
+        licensed: C::IsLicensed,
+        user_type: C::UserType,
+        upn: C::UserPrincipalName,
+        display_name: C::DisplayName,
+        mail: C::Mail,
+    }
+};
+
+/// The filter's conditions on either table (`contact_linked` is `m365_user`'s alone).
+fn conditions<C: ColumnTrait>(c: &Cols<C>, account_id: i64, f: &UserFilter) -> sea_orm::Condition {
     use sea_orm::{
         Condition,
         sea_query::{ExprTrait, Func, LikeExpr},
     };
-    let mut q = m365_user::Entity::find().filter(m365_user::Column::AccountId.eq(account_id));
+    let mut q = Condition::all().add(c.account.eq(account_id));
     if let Some(rows) = &f.tenant_rows {
-        q = q.filter(m365_user::Column::TenantId.is_in(rows.iter().copied()));
+        q = q.add(c.tenant.is_in(rows.iter().copied()));
     }
     if let Some(s) = f.mfa_status {
-        q = q.filter(m365_user::Column::MfaStatus.eq(s));
+        q = q.add(c.status.eq(s));
     }
     if let Some(v) = f.mfa_verdict {
-        q = q.filter(m365_user::Column::MfaVerdict.eq(v));
+        q = q.add(c.verdict.eq(v));
     }
     if let Some(a) = f.is_admin {
-        q = q.filter(m365_user::Column::IsAdmin.eq(a));
+        q = q.add(c.admin.eq(a));
     }
     if let Some(e) = f.account_enabled {
-        q = q.filter(m365_user::Column::AccountEnabled.eq(e));
+        q = q.add(c.enabled.eq(e));
     }
     if let Some(l) = f.licensed {
-        q = q.filter(m365_user::Column::IsLicensed.eq(l));
+        q = q.add(c.licensed.eq(l));
     }
+    if let Some(s) = f.search.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
+        let p = super::tenants::like_pattern(s);
+        let like = |col: C| Expr::expr(Func::lower(Expr::col(col))).like(LikeExpr::new(p.clone()).escape('\\'));
+        q = q.add(Condition::any().add(like(c.upn)).add(like(c.display_name)).add(like(c.mail)));
+    }
+    q
+}
+
+fn filtered(account_id: i64, f: &UserFilter) -> sea_orm::Select<m365_user::Entity> {
+    let mut q = m365_user::Entity::find().filter(conditions(&NOW, account_id, f));
     if let Some(c) = f.contact_linked {
         q = q.filter(if c {
             m365_user::Column::ContactId.is_not_null()
@@ -339,18 +409,30 @@ fn filtered(account_id: i64, f: &UserFilter) -> sea_orm::Select<m365_user::Entit
             m365_user::Column::ContactId.is_null()
         });
     }
-    if let Some(s) = f.search.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
-        let p = super::tenants::like_pattern(s);
-        let like =
-            |c: m365_user::Column| Expr::expr(Func::lower(Expr::col(c))).like(LikeExpr::new(p.clone()).escape('\\'));
-        q = q.filter(
-            Condition::any()
-                .add(like(m365_user::Column::UserPrincipalName))
-                .add(like(m365_user::Column::DisplayName))
-                .add(like(m365_user::Column::Mail)),
-        );
-    }
     q
+}
+
+/// A page of the account's users as they were at `at` (from the MFA history), ordered by user
+/// id after `after`, and (when `with_total`) the total matching. `contact_linked` is not kept in
+/// history and must be `None`.
+pub async fn page_as_of(
+    db: &impl ConnectionTrait,
+    account_id: i64,
+    f: &UserFilter,
+    at: DateTime<Utc>,
+    after: Option<i64>,
+    limit: u64,
+    with_total: bool,
+) -> Result<(Vec<mfa_history::Model>, u64), DbErr> {
+    use sea_orm::{PaginatorTrait, QueryOrder};
+    let q =
+        mfa_history::Entity::find().filter(conditions(&HISTORY, account_id, f)).filter(super::evidence::valid_at(at));
+    let total = if with_total { q.clone().count(db).await? } else { 0 };
+    let q = match after {
+        Some(a) => q.filter(mfa_history::Column::UserId.gt(a)),
+        None => q,
+    };
+    Ok((q.order_by_asc(mfa_history::Column::UserId).limit(limit).all(db).await?, total))
 }
 
 /// A page of the account's users ordered by id after `after`, and (when `with_total`) the total
@@ -470,51 +552,59 @@ pub struct MfaCounts {
     pub verdict_unknown: i64,
 }
 
-/// MFA counts per tenant in one grouped statement (conditional sums).
+/// MFA counts per tenant in one grouped statement (conditional sums): now, or as of `at` from
+/// the MFA history.
 pub async fn mfa_counts(
     db: &impl ConnectionTrait,
     account_id: i64,
     tenant_rows: Option<&[i64]>,
     include_disabled_accounts: bool,
+    at: Option<DateTime<Utc>>,
 ) -> Result<Vec<MfaCounts>, DbErr> {
+    let f = UserFilter {
+        tenant_rows: tenant_rows.map(<[i64]>::to_vec),
+        account_enabled: (!include_disabled_accounts).then_some(true),
+        ..UserFilter::default()
+    };
+    match at {
+        None => counts(m365_user::Entity::find(), &NOW, account_id, &f).into_model::<MfaCounts>().all(db).await,
+        Some(at) => {
+            counts(mfa_history::Entity::find().filter(super::evidence::valid_at(at)), &HISTORY, account_id, &f)
+                .into_model::<MfaCounts>()
+                .all(db)
+                .await
+        }
+    }
+}
+
+fn counts<E: EntityTrait>(
+    q: sea_orm::Select<E>,
+    c: &Cols<E::Column>,
+    account_id: i64,
+    f: &UserFilter,
+) -> sea_orm::Select<E> {
     use sea_orm::sea_query::{CaseStatement, ExprTrait, Func, SimpleExpr};
     let count_when = |cond: SimpleExpr| -> SimpleExpr {
         let case: SimpleExpr = CaseStatement::new().case(cond, Expr::val(1)).finally(Expr::val(0)).into();
         Func::sum(case).into()
     };
-    let mut q = m365_user::Entity::find()
-        .select_only()
-        .column_as(m365_user::Column::TenantId, "tenant_id")
-        .column_as(m365_user::Column::Id.count(), "users")
-        .column_as(count_when(m365_user::Column::MfaStatus.eq(MfaStatus::Enabled)), "enabled")
-        .column_as(count_when(m365_user::Column::MfaStatus.eq(MfaStatus::Disabled)), "disabled")
-        .column_as(count_when(m365_user::Column::MfaStatus.eq(MfaStatus::Unavailable)), "unavailable")
+    let not_enabled = || c.status.ne(MfaStatus::Enabled);
+    q.select_only()
+        .column_as(c.tenant, "tenant_id")
+        .column_as(c.id.count(), "users")
+        .column_as(count_when(c.status.eq(MfaStatus::Enabled)), "enabled")
+        .column_as(count_when(c.status.eq(MfaStatus::Disabled)), "disabled")
+        .column_as(count_when(c.status.eq(MfaStatus::Unavailable)), "unavailable")
+        .column_as(count_when(c.admin.eq(true).and(not_enabled())), "admins_without_mfa")
         .column_as(
-            count_when(m365_user::Column::IsAdmin.eq(true).and(m365_user::Column::MfaStatus.ne(MfaStatus::Enabled))),
-            "admins_without_mfa",
-        )
-        .column_as(
-            count_when(
-                m365_user::Column::IsLicensed
-                    .eq(true)
-                    .and(m365_user::Column::AccountEnabled.eq(true))
-                    .and(m365_user::Column::UserType.eq("Member"))
-                    .and(m365_user::Column::MfaStatus.ne(MfaStatus::Enabled)),
-            ),
+            count_when(c.licensed.eq(true).and(c.enabled.eq(true)).and(c.user_type.eq("Member")).and(not_enabled())),
             "licensed_members_without_mfa",
         )
-        .column_as(count_when(m365_user::Column::MfaVerdict.eq(MfaVerdict::Protected)), "protected")
-        .column_as(count_when(m365_user::Column::MfaVerdict.eq(MfaVerdict::NotEnforced)), "not_enforced")
-        .column_as(count_when(m365_user::Column::MfaVerdict.eq(MfaVerdict::NotRegistered)), "not_registered")
-        .column_as(count_when(m365_user::Column::MfaVerdict.eq(MfaVerdict::Unprotected)), "unprotected")
-        .column_as(count_when(m365_user::Column::MfaVerdict.eq(MfaVerdict::Unknown)), "verdict_unknown")
-        .filter(m365_user::Column::AccountId.eq(account_id))
-        .group_by(m365_user::Column::TenantId);
-    if !include_disabled_accounts {
-        q = q.filter(m365_user::Column::AccountEnabled.eq(true));
-    }
-    if let Some(rows) = tenant_rows {
-        q = q.filter(m365_user::Column::TenantId.is_in(rows.iter().copied()));
-    }
-    q.into_model::<MfaCounts>().all(db).await
+        .column_as(count_when(c.verdict.eq(MfaVerdict::Protected)), "protected")
+        .column_as(count_when(c.verdict.eq(MfaVerdict::NotEnforced)), "not_enforced")
+        .column_as(count_when(c.verdict.eq(MfaVerdict::NotRegistered)), "not_registered")
+        .column_as(count_when(c.verdict.eq(MfaVerdict::Unprotected)), "unprotected")
+        .column_as(count_when(c.verdict.eq(MfaVerdict::Unknown)), "verdict_unknown")
+        .filter(conditions(c, account_id, f))
+        .group_by(c.tenant)
 }

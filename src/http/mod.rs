@@ -1,6 +1,7 @@
 //! HTTP: the axum router, GraphQL over HTTP and WebSocket, health, request ids and tracing.
 
 pub mod callback;
+pub mod evidence;
 pub mod graphql;
 pub mod server;
 pub mod ws;
@@ -42,6 +43,7 @@ pub fn router(app: AppState, schema: AppSchema) -> Router {
         .route("/graphql/ws", get(ws::handler))
         .route("/oauth/m365/start", get(callback::start))
         .route("/oauth/m365/callback", get(callback::handler))
+        .route("/evidence/mfa", get(evidence::export))
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(readyz))
         .with_state(state)

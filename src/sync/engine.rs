@@ -30,6 +30,7 @@ use crate::{
         tenants::{NewTenant, OutcomeColumns, TenantDetails},
     },
     error::AppError,
+    evidence,
     microsoft::identity::IdentityError,
 };
 
@@ -92,6 +93,10 @@ struct RunCtx {
 impl RunCtx {
     fn account_id(&self) -> i64 {
         self.run.lock().unwrap_or_else(|p| p.into_inner()).account_id
+    }
+
+    fn run_id(&self) -> i64 {
+        self.run.lock().unwrap_or_else(|p| p.into_inner()).id
     }
 
     fn stopped(&self) -> bool {
@@ -226,6 +231,12 @@ async fn finish(ctx: &RunCtx, conn_id: i64, result: Result<(), RunFailure>) {
             tracing::warn!(error = %e, "marking the connection failed");
         }
     }
+    // Evidence past retention goes before the run is seen to end, so whoever waits for the end
+    // sees it pruned.
+    let days = ctx.app.config.evidence_retention_days;
+    if let Err(e) = evidence::apply_retention(&ctx.app.db, ctx.account_id(), now, days).await {
+        tracing::warn!(account_id = ctx.account_id(), error = %e, "pruning evidence past retention failed");
+    }
     let snap = ctx.edit(|r| {
         let (status, error) = verdict(&r.tenant_results.0, &result);
         r.status = status;
@@ -264,6 +275,9 @@ async fn write_discovered(ctx: &RunCtx, found: &[Discovered]) -> Result<Vec<m365
             tenants.push(t);
         } else {
             tracing::info!(tenant = %t.microsoft_tenant_id, "tenant no longer reachable through GDAP; removing its data");
+            db::evidence::purge_tenant(&txn, t.id, ctx.app.clock.now(), evidence::PURGED_TENANT_REMOVED)
+                .await
+                .map_err(db_err)?;
             db::tenants::remove(&txn, t.id).await.map_err(db_err)?;
         }
     }
@@ -370,14 +384,30 @@ async fn write_tenant(ctx: &RunCtx, t: &m365_tenant::Model, read: &TenantRead) -
     let user_ids: Vec<&str> = read.users.iter().map(|u| u.id.as_str()).collect();
     let mfa = mfa::resolve(&user_ids, &read.report, &read.methods, &t.gdap_roles.0);
     let db_err = |e: sea_orm::DbErr| internal_failure("Storing the tenant's data failed", e);
-    let now = ctx.app.clock.now();
+    // Microseconds: what both databases store exactly, so history and snapshots compare equal.
+    let now = evidence::canonical::micros(ctx.app.clock.now());
     let txn = db::write_txn(&ctx.app.db).await.map_err(db_err)?;
     ctx.lease.fence(&txn).await?;
     let index = contacts::index_for_tenant(&txn, t.id).await.map_err(db_err)?;
     let p = plan::plan(&t.display_name, read, &mfa, index.as_ref(), now);
     let account = ctx.account_id();
     db::users::replace_users(&txn, account, t.id, &p.users, now).await.map_err(db_err)?;
-    db::users::replace_assignments(&txn, account, t.id, &p.users).await.map_err(db_err)?;
+    let user_ids = db::users::ids_of_tenant(&txn, t.id).await.map_err(db_err)?;
+    db::users::replace_assignments(&txn, account, t.id, &p.users, &user_ids).await.map_err(db_err)?;
+    evidence::record(
+        &txn,
+        &evidence::Recording {
+            account_id: account,
+            tenant: t,
+            run_id: ctx.run_id(),
+            users: &p.users,
+            user_ids: &user_ids,
+            snapshot: matches!(p.outcome, TenantOutcome::Ok | TenantOutcome::Partial),
+            now,
+        },
+    )
+    .await
+    .map_err(db_err)?;
     if let Some(licenses) = &p.licenses {
         db::users::replace_licenses(&txn, account, t.id, licenses, now).await.map_err(db_err)?;
     }

@@ -5,6 +5,7 @@ mod cli;
 mod connect;
 mod contract;
 mod enforcement;
+mod evidence;
 mod foundation;
 mod helpers;
 mod hostile;

@@ -427,6 +427,27 @@ async fn no_root_field_reaches_another_account() {
         data(b.gql("{ m365Integration { connection { status } } }", json!({})).await)["m365Integration"]["connection"],
         Value::Null
     );
+    // GRC evidence: A's snapshots, history and exports.
+    let snaps = data(app.gql(Some(&ta), "{ mfaEvidence { edges { node { id takenAt } } } }", json!({})).await);
+    let snaps = snaps["mfaEvidence"]["edges"].as_array().unwrap().clone();
+    assert!(!snaps.is_empty(), "A's first sync took snapshots");
+    let (sid, taken) = (snaps[0]["node"]["id"].clone(), snaps[0]["node"]["takenAt"].clone());
+    assert_eq!(data(b.gql("{ mfaEvidence { totalCount } }", json!({})).await)["mfaEvidence"]["totalCount"], 0);
+    let q = "query($t: ID) { mfaEvidence(tenantId: $t) { totalCount } }";
+    assert_eq!(error_code(&b.gql(q, json!({"t": tid})).await), Some("NOT_FOUND"));
+    let q = "query($c: ID) { mfaEvidence(clientId: $c) { totalCount } }";
+    assert_eq!(error_code(&b.gql(q, json!({"c": cid})).await), Some("NOT_FOUND"));
+    let q = "query($a: ID!, $b: ID!) { mfaEvidenceDiff(from: $a, to: $b) { added { objectId } } }";
+    assert_eq!(error_code(&b.gql(q, json!({"a": sid, "b": sid})).await), Some("NOT_FOUND"));
+    let q = "query($at: DateTime) { m365Users(asOf: $at) { totalCount } mfaCoverage(asOf: $at) { users } }";
+    let past = data(b.gql(q, json!({"at": taken})).await);
+    assert_eq!((past["m365Users"]["totalCount"].clone(), past["mfaCoverage"]["users"].clone()), (json!(0), json!(0)));
+    let export_url = app.url(&format!("/evidence/mfa?snapshot={}&format=csv", sid.as_str().unwrap()));
+    let export = |token: String| app.http.get(&export_url).bearer_auth(token).send();
+    let r = export(b.token.clone()).await.unwrap();
+    assert_eq!(r.status(), 404);
+    assert_eq!(r.json::<Value>().await.unwrap()["errors"][0]["extensions"]["code"], "NOT_FOUND");
+    assert_eq!(export(ta.clone()).await.unwrap().status(), 200, "A's own export works");
     // Mutations on A's ids from B.
     let q = "mutation($c: [ClientInput!]!) { upsertClients(clients: $c) { id name } }";
     let bc = data(b.gql(q, json!({"c": [{"source": "cw", "externalId": "1", "name": "B's client"}]})).await);

@@ -4,6 +4,9 @@
 use std::collections::HashMap;
 
 use async_graphql::{Context, ID, Object};
+use chrono::{DateTime, Utc};
+
+use super::evidence::as_of_time;
 
 use crate::graphql::types::wants_total;
 
@@ -108,10 +111,21 @@ impl M365Query {
         #[graphql(desc = "Page size, 0 to 500 (default 50).")] first: Option<i32>,
         #[graphql(desc = "Cursor of the item after which the page starts.")] after: Option<String>,
         #[graphql(desc = "Every given condition must hold.")] filter: Option<M365UserFilter>,
+        #[graphql(
+            desc = "Answer as of this moment, from the MFA history (within `EVIDENCE_RETENTION_DAYS`): users, their flags and MFA facts as they were then; `syncedAt` and `mfa.checkedAt` say when that state was first recorded. Licenses and contact links are not kept in history (empty and null), so `filter.contactLinked` cannot be combined with it. Tenant and client scope use today's mappings."
+        )]
+        as_of: Option<DateTime<Utc>>,
     ) -> AppResult<M365UserConnection> {
         let r = m365_reader(ctx).await?;
         let args = PageArgs::parse(first, after, "user")?;
+        let as_of = as_of_time(ctx.state(), as_of)?;
         let f = filter.unwrap_or_default();
+        if as_of.is_some() && f.contact_linked.is_some() {
+            return Err(AppError::bad_input(
+                "filter.contactLinked",
+                "contactLinked cannot be combined with asOf: contact links are not kept in the MFA history.",
+            ));
+        }
         let db = &ctx.state().db;
         let tenant_rows = scope(db, r.account.id, f.tenant_id.as_ref(), f.client_id.as_ref()).await?;
         let filter = UserFilter {
@@ -124,6 +138,13 @@ impl M365Query {
             contact_linked: f.contact_linked,
             search: f.search,
         };
+        if let Some(at) = as_of {
+            let (rows, total) =
+                db::users::page_as_of(db, r.account.id, &filter, at, args.after, args.first + 1, wants_total(ctx))
+                    .await?;
+            let (edges, info) = page_of(rows, args, "user", |h| h.user_id, M365User::historical);
+            return Ok(M365UserConnection::new(edges, info, total));
+        }
         let (rows, total) =
             db::users::page(db, r.account.id, &filter, args.after, args.first + 1, wants_total(ctx)).await?;
         prefetch_users(ctx, &rows).await?;
@@ -159,24 +180,40 @@ impl M365Query {
         client_id: Option<ID>,
         #[graphql(default = false, desc = "Count accounts whose sign-in is blocked too.")]
         include_disabled_accounts: bool,
+        #[graphql(
+            desc = "Answer as of this moment, from the MFA history (within `EVIDENCE_RETENTION_DAYS`); `dataAsOf` is then each tenant's newest evidence snapshot at or before it. Tenant and client scope use today's mappings."
+        )]
+        as_of: Option<DateTime<Utc>>,
     ) -> AppResult<MfaCoverage> {
         let r = m365_reader(ctx).await?;
         let app = ctx.state();
+        let as_of = as_of_time(app, as_of)?;
         let rows = scope(&app.db, r.account.id, tenant_id.as_ref(), client_id.as_ref()).await?;
-        let counts = db::users::mfa_counts(&app.db, r.account.id, rows.as_deref(), include_disabled_accounts).await?;
+        let counts =
+            db::users::mfa_counts(&app.db, r.account.id, rows.as_deref(), include_disabled_accounts, as_of).await?;
         let tenants = match &rows {
             Some(r) => db::tenants::by_ids(&app.db, r).await?,
             None => db::tenants::list(&app.db, r.account.id).await?,
         };
-        let synced: HashMap<i64, Option<chrono::DateTime<chrono::Utc>>> =
-            tenants.iter().map(|t| (t.id, t.last_synced_at)).collect();
+        let synced: HashMap<i64, Option<DateTime<Utc>>> = match as_of {
+            None => tenants.iter().map(|t| (t.id, t.last_synced_at)).collect(),
+            Some(at) => db::evidence::confirmed_at(&app.db, r.account.id, at)
+                .await?
+                .into_iter()
+                .map(|(t, at)| (t, Some(at)))
+                .collect(),
+        };
         let per_tenant: Vec<TenantCoverage> =
             counts.iter().map(|c| TenantCoverage::new(c, synced.get(&c.tenant_id).copied().flatten())).collect();
+        let data_as_of = match as_of {
+            None => tenants.iter().filter_map(|t| t.last_synced_at).min(),
+            Some(_) => per_tenant.iter().filter_map(|t| t.data_as_of).min(),
+        };
         Ok(MfaCoverage {
             figures: MfaFigures::sum(per_tenant.iter().map(|t| &t.figures)),
             tenants: per_tenant,
             generated_at: app.clock.now(),
-            data_as_of: tenants.iter().filter_map(|t| t.last_synced_at).min(),
+            data_as_of,
         })
     }
 }

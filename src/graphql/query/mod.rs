@@ -2,6 +2,7 @@
 
 mod audit;
 mod clients;
+pub mod evidence;
 mod integration;
 mod m365;
 
@@ -10,4 +11,10 @@ use async_graphql::MergedObject;
 /// Read access to the account's Microsoft 365 integration and the MSP's own data.
 /// Every field needs a valid token; data is always the caller's account's.
 #[derive(Default, MergedObject)]
-pub struct Query(integration::IntegrationQuery, m365::M365Query, clients::ClientsQuery, audit::AuditQuery);
+pub struct Query(
+    integration::IntegrationQuery,
+    m365::M365Query,
+    evidence::EvidenceQuery,
+    clients::ClientsQuery,
+    audit::AuditQuery,
+);

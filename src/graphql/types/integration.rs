@@ -291,6 +291,11 @@ pub struct DisconnectM365Payload {
     pub authorization_removed: bool,
     /// Running syncs stopped.
     pub syncs_cancelled: i32,
+    /// Per-user MFA history rows removed (the personal data behind evidence snapshots).
+    pub mfa_history_rows: i32,
+    /// Evidence snapshots kept: figures and digests, no personal data, so past evidence stays
+    /// verifiable (`mfaEvidence` lists them; their per-user rows can no longer be exported).
+    pub evidence_snapshots_kept: i32,
 }
 
 impl From<crate::db::connections::Removed> for DisconnectM365Payload {
@@ -304,6 +309,8 @@ impl From<crate::db::connections::Removed> for DisconnectM365Payload {
             connect_states: r.connect_states as i32,
             authorization_removed: r.authorization,
             syncs_cancelled: r.cancelled_runs as i32,
+            mfa_history_rows: r.history_rows as i32,
+            evidence_snapshots_kept: r.snapshots_kept as i32,
         }
     }
 }

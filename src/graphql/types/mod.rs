@@ -3,6 +3,7 @@
 pub mod audit;
 pub mod client;
 pub mod coverage;
+pub mod evidence;
 pub mod integration;
 pub mod tenant;
 pub mod user;

@@ -168,6 +168,51 @@ pub struct M365User {
     pub contact_id: Option<i64>,
     #[graphql(skip)]
     pub contact_match_raw: Option<String>,
+    /// Read from the MFA history (`asOf`): licenses and contact links are not kept there.
+    #[graphql(skip)]
+    pub historical: bool,
+}
+
+impl M365User {
+    /// A user as the MFA history says it was (`m365Users(asOf:)`): `id` is the user row the facts
+    /// were read into, `syncedAt` and `mfa.checkedAt` when this state was first recorded.
+    pub fn historical(h: entity::mfa_history::Model) -> Self {
+        let mut u = Self::from(history_as_user(h));
+        u.historical = true;
+        u
+    }
+}
+
+/// A history row in the shape of a user row (no aliases, no contact link).
+pub fn history_as_user(h: entity::mfa_history::Model) -> m365_user::Model {
+    m365_user::Model {
+        id: h.user_id,
+        account_id: h.account_id,
+        tenant_id: h.tenant_id,
+        object_id: h.object_id,
+        display_name: h.display_name,
+        user_principal_name: h.user_principal_name,
+        mail: h.mail,
+        aliases: Default::default(),
+        account_enabled: h.account_enabled,
+        user_type: h.user_type,
+        is_admin: h.is_admin,
+        is_licensed: h.is_licensed,
+        mfa_status: h.mfa_status,
+        mfa_methods: h.mfa_methods,
+        mfa_source: h.mfa_source,
+        mfa_checked_at: Some(h.valid_from),
+        mfa_unavailable_reason: h.mfa_unavailable_reason,
+        mfa_enforcement: h.mfa_enforcement,
+        mfa_enforcement_sources: h.mfa_enforcement_sources,
+        mfa_policies: h.mfa_policies,
+        mfa_enforcement_reason: h.mfa_enforcement_reason,
+        mfa_verdict: h.mfa_verdict,
+        mfa_explanation: h.mfa_explanation,
+        contact_id: None,
+        contact_match: None,
+        synced_at: h.valid_from,
+    }
 }
 
 impl From<m365_user::Model> for M365User {
@@ -203,20 +248,26 @@ impl From<m365_user::Model> for M365User {
             tenant_row: m.tenant_id,
             contact_id: m.contact_id,
             contact_match_raw: m.contact_match,
+            historical: false,
         }
     }
 }
 
 #[ComplexObject]
 impl M365User {
-    /// Licenses assigned to the user.
+    /// Licenses assigned to the user; empty on an `asOf` answer (history keeps `isLicensed`, not
+    /// the assignments).
     async fn licenses(&self, ctx: &Context<'_>) -> AppResult<Vec<M365License>> {
+        if self.historical {
+            return Ok(vec![]);
+        }
         let rows = load::<LicensesByUser>(ctx, self.row).await?.unwrap_or_default();
         let names = &ctx.state().license_names;
         Ok(rows.into_iter().map(|l| M365License::new(l, None, names)).collect())
     }
 
-    /// The linked contact of the mapped client; null when unlinked.
+    /// The linked contact of the mapped client; null when unlinked, and on an `asOf` answer
+    /// (contact links are not kept in history).
     async fn contact(&self, ctx: &Context<'_>) -> AppResult<Option<Contact>> {
         let Some(id) = self.contact_id else { return Ok(None) };
         Ok(load::<ContactById>(ctx, id).await?.map(Contact::from))

@@ -1,0 +1,246 @@
+//! `GET /evidence/mfa?snapshot=ID&format=csv|json`: the per-user rows of an evidence snapshot,
+//! streamed (bounded memory whatever the tenant's size) with the snapshot's header, so anyone
+//! holding the file can recompute both digests (see [`crate::evidence::canonical`] and the
+//! README). Needs a Bearer token of the snapshot's account; another account's snapshot is 404,
+//! exactly like one that does not exist.
+
+use axum::{
+    body::{Body, Bytes},
+    extract::{RawQuery, State},
+    http::{HeaderMap, HeaderValue, StatusCode, header},
+    response::{IntoResponse, Response},
+};
+use futures_util::TryStreamExt;
+use serde_json::{Map, Value, json};
+use tokio::sync::mpsc;
+
+use super::HttpState;
+use crate::{
+    auth::Auth,
+    db,
+    error::AppError,
+    evidence::canonical::{COLUMNS, EvidenceRow, Header, RowsDigest, csv_header},
+};
+use entity::mfa_evidence_snapshot;
+
+/// Bytes gathered before a chunk goes out.
+const CHUNK_BYTES: usize = 64 * 1024;
+
+/// The export's formats.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Format {
+    Csv,
+    Json,
+}
+
+fn error(status: StatusCode, code: &str, message: impl Into<String>) -> Response {
+    let body = json!({"errors": [{"message": message.into(), "extensions": {"code": code}}]});
+    (status, [(header::CONTENT_TYPE, "application/json; charset=utf-8")], body.to_string()).into_response()
+}
+
+fn app_error(e: AppError) -> Response {
+    let status = match &e {
+        AppError::Unauthenticated(_) => StatusCode::UNAUTHORIZED,
+        AppError::Forbidden(_) | AppError::FeatureDisabled => StatusCode::FORBIDDEN,
+        AppError::NotFound(_) => StatusCode::NOT_FOUND,
+        AppError::BadUserInput { .. } => StatusCode::BAD_REQUEST,
+        AppError::EvidenceRowsPurged { .. } => StatusCode::GONE,
+        _ => StatusCode::INTERNAL_SERVER_ERROR,
+    };
+    let message = match &e {
+        AppError::Internal(detail) => {
+            let id = uuid::Uuid::new_v4();
+            tracing::error!(error_id = %id, error = %detail.chain(), "evidence export failed");
+            format!("Internal server error (error id {id})")
+        }
+        other => other.to_string(),
+    };
+    let mut r = error(status, e.code(), message);
+    if status == StatusCode::UNAUTHORIZED {
+        r.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+    }
+    r
+}
+
+/// The handler.
+pub async fn export(State(s): State<HttpState>, headers: HeaderMap, RawQuery(query): RawQuery) -> Response {
+    match prepare(&s, &headers, query.as_deref()).await {
+        Ok((snapshot, format)) => stream(s, snapshot, format),
+        Err(e) => app_error(e),
+    }
+}
+
+async fn prepare(
+    s: &HttpState,
+    headers: &HeaderMap,
+    query: Option<&str>,
+) -> Result<(mfa_evidence_snapshot::Model, Format), AppError> {
+    let auth = Auth::from_header(&s.app.auth, headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()));
+    let caller = auth.caller()?;
+    let account = db::accounts::get(&s.app.db, caller.account_id)
+        .await?
+        .ok_or_else(|| AppError::Unauthenticated("the token's account does not exist".into()))?;
+    if !account.m365_enabled {
+        return Err(AppError::FeatureDisabled);
+    }
+    let (mut snapshot, mut format) = (None, Format::Csv);
+    for (k, v) in url::form_urlencoded::parse(query.unwrap_or("").as_bytes()) {
+        match k.as_ref() {
+            "snapshot" => {
+                snapshot =
+                    Some(v.parse::<i64>().map_err(|_| AppError::bad_input("snapshot", "snapshot is not a valid id"))?)
+            }
+            "format" => {
+                format = match v.as_ref() {
+                    "csv" => Format::Csv,
+                    "json" => Format::Json,
+                    _ => return Err(AppError::bad_input("format", "format must be csv or json")),
+                }
+            }
+            _ => {}
+        }
+    }
+    let id =
+        snapshot.ok_or_else(|| AppError::bad_input("snapshot", "snapshot (an MfaEvidenceSnapshot id) is required"))?;
+    let snap = db::evidence::snapshot(&s.app.db, account.id, id).await?.ok_or(AppError::NotFound("snapshot"))?;
+    if snap.rows_purged_at.is_some() {
+        return Err(AppError::EvidenceRowsPurged {
+            snapshot: snap.id,
+            reason: snap.rows_purge_reason.clone().unwrap_or_default(),
+        });
+    }
+    Ok((snap, format))
+}
+
+fn stream(s: HttpState, snap: mfa_evidence_snapshot::Model, format: Format) -> Response {
+    let (tx, rx) = mpsc::channel::<Result<Bytes, std::io::Error>>(8);
+    let mut response = Response::builder()
+        .status(StatusCode::OK)
+        .header(
+            header::CONTENT_TYPE,
+            match format {
+                Format::Csv => "text/csv; charset=utf-8",
+                Format::Json => "application/json; charset=utf-8",
+            },
+        )
+        .header(
+            header::CONTENT_DISPOSITION,
+            format!(
+                "attachment; filename=\"mfa-evidence-{}.{}\"",
+                snap.id,
+                if format == Format::Csv { "csv" } else { "json" }
+            ),
+        )
+        .header(header::CACHE_CONTROL, "no-store")
+        .header("x-evidence-digest", snap.digest.as_str())
+        .header("x-evidence-rows-sha256", snap.rows_sha256.as_str())
+        .header("x-evidence-previous-digest", snap.previous_digest.as_deref().unwrap_or("none"))
+        .body(Body::from_stream(futures_util::stream::unfold(rx, |mut rx| async move {
+            rx.recv().await.map(|item| (item, rx))
+        })))
+        .unwrap_or_else(|_| {
+            error(StatusCode::INTERNAL_SERVER_ERROR, "INTERNAL_SERVER_ERROR", "building the response failed")
+        });
+    response.headers_mut().insert("x-content-type-options", HeaderValue::from_static("nosniff"));
+    tokio::spawn(async move {
+        if let Err(e) = write_rows(&s, &snap, format, &tx).await {
+            tracing::error!(snapshot = snap.id, error = %e, "evidence export stopped");
+            let _ = tx.send(Err(std::io::Error::other("the export stopped; see the service log"))).await;
+        }
+    });
+    response
+}
+
+/// Why the writer stopped early.
+#[derive(Debug, thiserror::Error)]
+enum WriteError {
+    #[error("database: {0}")]
+    Db(#[from] sea_orm::DbErr),
+    #[error("the client went away")]
+    Gone,
+}
+
+async fn write_rows(
+    s: &HttpState,
+    snap: &mfa_evidence_snapshot::Model,
+    format: Format,
+    tx: &mpsc::Sender<Result<Bytes, std::io::Error>>,
+) -> Result<(), WriteError> {
+    let header = Header::of(snap);
+    let mut buf = String::with_capacity(CHUNK_BYTES + 4096);
+    match format {
+        Format::Csv => {
+            for (k, v) in header.entries() {
+                buf.push_str(&format!("# {k}: {v}\n"));
+            }
+            buf.push_str(&format!("# digest: {}\n", snap.digest));
+            buf.push_str(&csv_header());
+        }
+        Format::Json => {
+            let mut meta = Map::new();
+            meta.insert("snapshot".into(), json!(snap.id));
+            for (k, v) in header.entries() {
+                meta.insert(k.into(), Value::String(v));
+            }
+            meta.insert("digest".into(), Value::String(snap.digest.clone()));
+            buf.push_str(&format!("{{\"evidence\":{},\"columns\":{},\"users\":[", Value::Object(meta), json!(COLUMNS)));
+        }
+    }
+    let db = &s.app.db;
+    let mut rows = db::evidence::rows_at(db.get_database_backend(), snap.tenant_id, snap.taken_at).stream(db).await?;
+    let mut first = true;
+    // Hashing as we go costs little and lets the log say when stored rows no longer match.
+    let mut digest = RowsDigest::default();
+    while let Some(h) = rows.try_next().await? {
+        let row = EvidenceRow::from(&h);
+        let line = digest.push(&row);
+        match format {
+            Format::Csv => buf.push_str(&line),
+            Format::Json => {
+                if !first {
+                    buf.push(',');
+                }
+                buf.push_str(&json_row(&row).to_string());
+            }
+        }
+        first = false;
+        if buf.len() >= CHUNK_BYTES {
+            send(tx, &mut buf).await?;
+        }
+    }
+    if format == Format::Json {
+        buf.push_str("]}\n");
+    }
+    send(tx, &mut buf).await?;
+    if digest.finish() != snap.rows_sha256 {
+        tracing::warn!(
+            snapshot = snap.id,
+            "exported rows do not hash to the snapshot's rows_sha256: run `evidence verify`"
+        );
+    }
+    Ok(())
+}
+
+async fn send(tx: &mpsc::Sender<Result<Bytes, std::io::Error>>, buf: &mut String) -> Result<(), WriteError> {
+    let chunk = Bytes::from(std::mem::take(buf).into_bytes());
+    tx.send(Ok(chunk)).await.map_err(|_| WriteError::Gone)
+}
+
+/// A row as a JSON object (same keys as the CSV columns; lists as arrays, an unknown admin flag
+/// as null).
+fn json_row(r: &EvidenceRow) -> Value {
+    json!({
+        "object_id": r.object_id,
+        "user_principal_name": r.user_principal_name,
+        "display_name": r.display_name,
+        "user_type": r.user_type,
+        "account_enabled": r.account_enabled,
+        "is_admin": r.is_admin,
+        "is_licensed": r.is_licensed,
+        "mfa_status": crate::evidence::canonical::enum_name(&r.mfa_status),
+        "mfa_methods": r.methods(),
+        "mfa_enforcement": crate::evidence::canonical::enum_name(&r.mfa_enforcement),
+        "mfa_enforcement_sources": r.sources(),
+        "mfa_verdict": crate::evidence::canonical::enum_name(&r.mfa_verdict),
+    })
+}
