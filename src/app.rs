@@ -153,6 +153,7 @@ impl Application {
         let schema = graphql::build(state.clone());
         let router = http::router(state.clone(), schema);
         tokio::spawn(sync::schedule::run(state.clone()));
+        tokio::spawn(crate::evidence::retention_loop(state.clone()));
         tokio::spawn(crate::licenses::run(state.clone()));
         Ok(Self { listener, router, state })
     }

@@ -29,6 +29,9 @@ pub struct Service {
     pub http: reqwest::Client,
     /// An admin token of the bench account.
     pub token: String,
+    /// The bench account's id.
+    #[allow(dead_code)] // not every bench needs it
+    pub account: i64,
     /// The database it uses.
     pub database_url: String,
     _dir: tempfile::TempDir,
@@ -95,7 +98,7 @@ impl Service {
             &[MANAGE_TENANT_SETTINGS.into()],
             Duration::from_secs(7200),
         );
-        let svc = Self { child, url, http: reqwest::Client::new(), token, database_url, _dir: dir };
+        let svc = Self { child, url, http: reqwest::Client::new(), token, account, database_url, _dir: dir };
         while svc.http.get(format!("{}/readyz", svc.url)).send().await.is_err() {
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
@@ -151,14 +154,42 @@ impl Service {
     }
 
     /// The child's peak resident set, in MB.
+    #[allow(dead_code)]
     pub fn peak_rss_mb(&self) -> f64 {
+        self.status_mb("VmHWM:")
+    }
+
+    /// The child's resident set now, in MB.
+    #[allow(dead_code)] // not every bench samples it
+    pub fn rss_mb(&self) -> f64 {
+        self.status_mb("VmRSS:")
+    }
+
+    fn status_mb(&self, key: &str) -> f64 {
         let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).unwrap_or_default();
         status
             .lines()
-            .find(|l| l.starts_with("VmHWM:"))
+            .find(|l| l.starts_with(key))
             .and_then(|l| l.split_whitespace().nth(1))
             .and_then(|kb| kb.parse::<f64>().ok())
             .unwrap_or(0.0)
             / 1024.0
+    }
+
+    /// The child's process id.
+    #[allow(dead_code)]
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// CPU seconds (user + system) the child has used.
+    #[allow(dead_code)]
+    pub fn cpu_seconds(&self) -> f64 {
+        let stat = std::fs::read_to_string(format!("/proc/{}/stat", self.child.id())).unwrap_or_default();
+        // Fields after the command name (which may hold spaces) start after the last ')'.
+        let fields: Vec<&str> = stat.rsplit_once(')').map(|(_, r)| r.split_whitespace().collect()).unwrap_or_default();
+        let ticks = |i: usize| fields.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
+        // utime and stime are fields 14 and 15 of the line, 12 and 13 after the name.
+        (ticks(11) + ticks(12)) / 100.0
     }
 }

@@ -104,9 +104,12 @@ pub struct CaPolicySummary {
     pub conditional: bool,
 }
 
-/// The MFA figures of an evidence snapshot, over the tenant's sign-in enabled accounts (the
-/// same set and definitions as `mfaCoverage` by default).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, FromJsonQueryResult)]
+/// MFA figures of a set of users: an evidence snapshot's (over the tenant's sign-in enabled
+/// accounts, as `mfaCoverage` by default; stored as JSON) and one row of the grouped coverage
+/// query (read as columns).
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, FromJsonQueryResult, sea_orm::FromQueryResult,
+)]
 pub struct EvidenceFigures {
     /// Sign-in enabled accounts counted.
     pub users: i64,

@@ -341,3 +341,29 @@ pub async fn chain_snapshots(
         .all(db)
         .await
 }
+
+/// Accounts holding evidence older than `horizon` (snapshots taken, or history rows ended, before
+/// it).
+pub async fn accounts_past(db: &impl ConnectionTrait, horizon: DateTime<Utc>) -> Result<Vec<i64>, DbErr> {
+    let mut ids: Vec<i64> = mfa_evidence_snapshot::Entity::find()
+        .select_only()
+        .column(mfa_evidence_snapshot::Column::AccountId)
+        .filter(mfa_evidence_snapshot::Column::TakenAt.lt(horizon))
+        .distinct()
+        .into_tuple()
+        .all(db)
+        .await?;
+    ids.extend(
+        mfa_history::Entity::find()
+            .select_only()
+            .column(mfa_history::Column::AccountId)
+            .filter(mfa_history::Column::ValidTo.lt(horizon))
+            .distinct()
+            .into_tuple::<i64>()
+            .all(db)
+            .await?,
+    );
+    ids.sort_unstable();
+    ids.dedup();
+    Ok(ids)
+}

@@ -7,7 +7,7 @@ use chrono::{DateTime, Utc};
 use entity::{
     m365_license, m365_user, m365_user_license, mfa_history,
     states::{EnforcementSource, MfaEnforcementState, MfaSource, MfaStatus, MfaVerdict},
-    types::{EnforcementSources, StringList},
+    types::{EnforcementSources, EvidenceFigures, StringList},
 };
 use sea_orm::{
     ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QuerySelect, Set,
@@ -539,17 +539,8 @@ pub async fn licenses(
 #[derive(Clone, Debug, Default, sea_orm::FromQueryResult)]
 pub struct MfaCounts {
     pub tenant_id: i64,
-    pub users: i64,
-    pub enabled: i64,
-    pub disabled: i64,
-    pub unavailable: i64,
-    pub admins_without_mfa: i64,
-    pub licensed_members_without_mfa: i64,
-    pub protected: i64,
-    pub not_enforced: i64,
-    pub not_registered: i64,
-    pub unprotected: i64,
-    pub verdict_unknown: i64,
+    #[sea_orm(nested)]
+    pub figures: EvidenceFigures,
 }
 
 /// MFA counts per tenant in one grouped statement (conditional sums): now, or as of `at` from
@@ -604,7 +595,7 @@ fn counts<E: EntityTrait>(
         .column_as(count_when(c.verdict.eq(MfaVerdict::NotEnforced)), "not_enforced")
         .column_as(count_when(c.verdict.eq(MfaVerdict::NotRegistered)), "not_registered")
         .column_as(count_when(c.verdict.eq(MfaVerdict::Unprotected)), "unprotected")
-        .column_as(count_when(c.verdict.eq(MfaVerdict::Unknown)), "verdict_unknown")
+        .column_as(count_when(c.verdict.eq(MfaVerdict::Unknown)), "unknown")
         .filter(conditions(c, account_id, f))
         .group_by(c.tenant)
 }

@@ -221,6 +221,31 @@ pub fn horizon(now: DateTime<Utc>, retention_days: u32) -> DateTime<Utc> {
     now - chrono::Duration::days(i64::from(retention_days))
 }
 
+/// How often every account's evidence is checked against retention (besides after each sync),
+/// so an account that no longer syncs (disconnected, its snapshots kept) is pruned too.
+pub const RETENTION_EVERY: std::time::Duration = std::time::Duration::from_secs(3600);
+
+/// Prunes every account holding evidence past retention. Idempotent, so replicas may overlap.
+pub async fn prune_everywhere(app: &crate::app::AppState) -> Result<usize, DbErr> {
+    let now = app.clock.now();
+    let days = app.config.evidence_retention_days;
+    let accounts = db::evidence::accounts_past(&app.db, horizon(now, days)).await?;
+    for a in &accounts {
+        apply_retention(&app.db, *a, now, days).await?;
+    }
+    Ok(accounts.len())
+}
+
+/// Runs [`prune_everywhere`] at start and every [`RETENTION_EVERY`], until the runtime stops.
+pub async fn retention_loop(app: crate::app::AppState) {
+    loop {
+        if let Err(e) = prune_everywhere(&app).await {
+            tracing::warn!(error = %e, "pruning evidence past retention failed");
+        }
+        tokio::time::sleep(RETENTION_EVERY).await;
+    }
+}
+
 /// Prunes an account's evidence past retention, in one transaction (see
 /// [`db::evidence::prune`]).
 pub async fn apply_retention(

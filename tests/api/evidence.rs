@@ -117,6 +117,14 @@ async fn history_is_written_on_change_only_and_as_of_answers_the_state_of_each_m
     }
     assert_ne!(users1, users2);
     assert_ne!(cov1, cov2);
+    // `dataAsOf` of a past answer is the newest snapshot at or before that moment.
+    let q = "query($at: DateTime) { mfaCoverage(asOf: $at) { dataAsOf } mfaEvidence(first: 500) { edges { node { takenAt } } } }";
+    let d = data(app.gql(Some(&t), q, json!({"at": t2})).await);
+    let time = |v: &Value| v.as_str().unwrap().parse::<chrono::DateTime<chrono::Utc>>().unwrap();
+    let taken: Vec<_> =
+        d["mfaEvidence"]["edges"].as_array().unwrap().iter().map(|e| time(&e["node"]["takenAt"])).collect();
+    let (t2_time, as_of) = (time(&json!(t2)), time(&d["mfaCoverage"]["dataAsOf"]));
+    assert!(as_of <= t2_time && taken.contains(&as_of), "{d}");
 
     // Before retention, in the future, or with a contact filter: a clear error.
     let q = "query($at: DateTime) { m365Users(asOf: $at) { totalCount } }";
@@ -396,4 +404,12 @@ async fn disconnect_purges_per_user_history_and_keeps_the_aggregate_snapshots() 
         (detail["evidenceSnapshotsKept"].clone(), detail["mfaHistoryRows"].clone()),
         (json!(snaps), json!(history))
     );
+
+    // An account that no longer syncs is still pruned past retention (the hourly pass), and its
+    // emptied chains still verify.
+    app.state.clock.advance(Duration::from_secs(401 * 86_400));
+    assert_eq!(m365_integration::evidence::prune_everywhere(&app.state).await.unwrap(), 1);
+    assert_eq!(count(&app, "SELECT COUNT(*) FROM mfa_evidence_snapshot").await, 0);
+    let r = verify::verify(&app.state.db, Some(acc)).await.unwrap();
+    assert!(r.holds() && r.chains as i64 == snaps, "{:?}", r.breaks);
 }

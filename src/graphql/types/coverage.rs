@@ -51,22 +51,7 @@ pub struct MfaVerdictCounts {
 impl MfaFigures {
     /// From one tenant's grouped counts.
     pub fn from_counts(c: &MfaCounts) -> Self {
-        Self {
-            users: c.users as i32,
-            enabled: c.enabled as i32,
-            disabled: c.disabled as i32,
-            unavailable: c.unavailable as i32,
-            coverage_percent: percent(c.enabled, c.disabled),
-            admins_without_mfa: c.admins_without_mfa as i32,
-            licensed_members_without_mfa: c.licensed_members_without_mfa as i32,
-            verdicts: MfaVerdictCounts {
-                protected: c.protected as i32,
-                not_enforced: c.not_enforced as i32,
-                not_registered: c.not_registered as i32,
-                unprotected: c.unprotected as i32,
-                unknown: c.verdict_unknown as i32,
-            },
-        }
+        Self::from_evidence(&c.figures)
     }
 
     /// The figures of several sets together (the percentage is recomputed, not averaged).
