@@ -6,7 +6,7 @@ use chrono::{DateTime, Utc};
 use entity::{mfa_evidence_chain, mfa_evidence_snapshot, mfa_history, types::TenantGuid};
 use sea_orm::{
     ColumnTrait, Condition, ConnectionTrait, DatabaseBackend, DbErr, EntityTrait, Order, PaginatorTrait, QueryFilter,
-    QueryOrder, QuerySelect, Select, Set,
+    QueryOrder, QuerySelect, Set,
     sea_query::{Expr, OnConflict},
 };
 
@@ -51,14 +51,42 @@ pub fn valid_at(at: DateTime<Utc>) -> Condition {
         .add(Condition::any().add(mfa_history::Column::ValidTo.is_null()).add(mfa_history::Column::ValidTo.gt(at)))
 }
 
-/// A tenant's rows as of `at`, in object-id byte order (the canonical order; PostgreSQL is told
-/// to compare bytes, as SQLite does by default).
-pub fn rows_at(backend: DatabaseBackend, tenant_row: i64, at: DateTime<Utc>) -> Select<mfa_history::Entity> {
-    let q = mfa_history::Entity::find().filter(mfa_history::Column::TenantId.eq(tenant_row)).filter(valid_at(at));
-    match backend {
+/// The columns evidence covers (the canonical row), in the canonical order.
+pub const EVIDENCE_COLUMNS: [mfa_history::Column; 12] = {
+    use mfa_history::Column as C;
+    [
+        C::ObjectId,
+        C::UserPrincipalName,
+        C::DisplayName,
+        C::UserType,
+        C::AccountEnabled,
+        C::IsAdmin,
+        C::IsLicensed,
+        C::MfaStatus,
+        C::MfaMethods,
+        C::MfaEnforcement,
+        C::MfaEnforcementSources,
+        C::MfaVerdict,
+    ]
+};
+
+/// A tenant's rows as of `at` (only [`EVIDENCE_COLUMNS`], read into `M`), in object-id byte
+/// order: the canonical order; PostgreSQL is told to compare bytes, as SQLite does by default.
+pub fn rows_at<M: sea_orm::FromQueryResult>(
+    backend: DatabaseBackend,
+    tenant_row: i64,
+    at: DateTime<Utc>,
+) -> sea_orm::Selector<sea_orm::SelectModel<M>> {
+    let q = mfa_history::Entity::find()
+        .select_only()
+        .columns(EVIDENCE_COLUMNS)
+        .filter(mfa_history::Column::TenantId.eq(tenant_row))
+        .filter(valid_at(at));
+    let q = match backend {
         DatabaseBackend::Postgres => q.order_by(Expr::cust(r#""object_id" COLLATE "C""#), Order::Asc),
         _ => q.order_by_asc(mfa_history::Column::ObjectId),
-    }
+    };
+    q.into_model::<M>()
 }
 
 /// The chain of a Microsoft tenant in an account.

@@ -15,11 +15,10 @@
 
 use chrono::{DateTime, SecondsFormat, SubsecRound, Utc};
 use entity::{
-    mfa_evidence_snapshot, mfa_history,
+    mfa_evidence_snapshot,
     states::{EnforcementSource, MfaEnforcementState, MfaStatus, MfaVerdict},
-    types::EvidenceFigures,
+    types::{EnforcementSources, EvidenceFigures, StringList},
 };
-use sea_orm::ActiveEnum;
 use sha2::{Digest, Sha256};
 
 /// The format named in every header; a change to the serialisation gets a new version.
@@ -51,8 +50,9 @@ pub fn time_text(t: DateTime<Utc>) -> String {
     t.to_rfc3339_opts(SecondsFormat::Micros, true)
 }
 
-/// The facts of one user that evidence covers (the digest's columns).
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// The facts of one user that evidence covers (the digest's columns), read straight from
+/// `mfa_history` (only these columns) or built from what the sync wrote.
+#[derive(Clone, Debug, PartialEq, Eq, sea_orm::FromQueryResult)]
 pub struct EvidenceRow {
     pub object_id: String,
     pub user_principal_name: String,
@@ -62,34 +62,40 @@ pub struct EvidenceRow {
     pub is_admin: Option<bool>,
     pub is_licensed: bool,
     pub mfa_status: MfaStatus,
-    pub mfa_methods: Vec<String>,
+    pub mfa_methods: StringList,
     pub mfa_enforcement: MfaEnforcementState,
-    pub mfa_enforcement_sources: Vec<EnforcementSource>,
+    pub mfa_enforcement_sources: EnforcementSources,
     pub mfa_verdict: MfaVerdict,
 }
 
-impl From<&mfa_history::Model> for EvidenceRow {
-    fn from(h: &mfa_history::Model) -> Self {
-        Self {
-            object_id: h.object_id.clone(),
-            user_principal_name: h.user_principal_name.clone(),
-            display_name: h.display_name.clone(),
-            user_type: h.user_type.clone(),
-            account_enabled: h.account_enabled,
-            is_admin: h.is_admin,
-            is_licensed: h.is_licensed,
-            mfa_status: h.mfa_status,
-            mfa_methods: h.mfa_methods.0.clone(),
-            mfa_enforcement: h.mfa_enforcement,
-            mfa_enforcement_sources: h.mfa_enforcement_sources.0.clone(),
-            mfa_verdict: h.mfa_verdict,
-        }
+/// A registration status's GraphQL name.
+pub fn status_name(s: MfaStatus) -> &'static str {
+    match s {
+        MfaStatus::Enabled => "ENABLED",
+        MfaStatus::Disabled => "DISABLED",
+        MfaStatus::Unavailable => "UNAVAILABLE",
     }
 }
 
-/// A stored enum's GraphQL name (`not_registered` → `NOT_REGISTERED`).
-pub fn enum_name<E: ActiveEnum<Value = String>>(e: &E) -> String {
-    e.to_value().to_ascii_uppercase()
+/// An enforcement state's GraphQL name.
+pub fn enforcement_name(s: MfaEnforcementState) -> &'static str {
+    match s {
+        MfaEnforcementState::Enforced => "ENFORCED",
+        MfaEnforcementState::Conditional => "CONDITIONAL",
+        MfaEnforcementState::NotEnforced => "NOT_ENFORCED",
+        MfaEnforcementState::Unknown => "UNKNOWN",
+    }
+}
+
+/// A verdict's GraphQL name.
+pub fn verdict_name(v: MfaVerdict) -> &'static str {
+    match v {
+        MfaVerdict::Protected => "PROTECTED",
+        MfaVerdict::NotEnforced => "NOT_ENFORCED",
+        MfaVerdict::NotRegistered => "NOT_REGISTERED",
+        MfaVerdict::Unprotected => "UNPROTECTED",
+        MfaVerdict::Unknown => "UNKNOWN",
+    }
 }
 
 /// An enforcement source's GraphQL name.
@@ -101,68 +107,100 @@ pub fn source_name(s: EnforcementSource) -> &'static str {
     }
 }
 
+/// `true` / `false`.
+fn bool_text(v: bool) -> &'static str {
+    if v { "true" } else { "false" }
+}
+
 impl EvidenceRow {
     /// Methods, sorted.
     pub fn methods(&self) -> Vec<&str> {
-        let mut m: Vec<&str> = self.mfa_methods.iter().map(String::as_str).collect();
+        let mut m: Vec<&str> = self.mfa_methods.0.iter().map(String::as_str).collect();
         m.sort_unstable();
         m
     }
 
     /// Enforcement sources' names, sorted.
     pub fn sources(&self) -> Vec<&'static str> {
-        let mut s: Vec<&str> = self.mfa_enforcement_sources.iter().map(|s| source_name(*s)).collect();
+        let mut s: Vec<&str> = self.mfa_enforcement_sources.0.iter().map(|s| source_name(*s)).collect();
         s.sort_unstable();
         s
     }
 
-    /// The row's fields as text, in [`COLUMNS`] order.
-    pub fn fields(&self) -> [String; 12] {
-        let b = |v: bool| if v { "true" } else { "false" }.to_owned();
-        [
-            self.object_id.clone(),
-            self.user_principal_name.clone(),
-            self.display_name.clone().unwrap_or_default(),
-            self.user_type.clone().unwrap_or_default(),
-            b(self.account_enabled),
-            self.is_admin.map(b).unwrap_or_default(),
-            b(self.is_licensed),
-            enum_name(&self.mfa_status),
-            self.methods().join(";"),
-            enum_name(&self.mfa_enforcement),
-            self.sources().join(";"),
-            enum_name(&self.mfa_verdict),
-        ]
+    /// Appends the row's CSV line, `\n` included, without intermediate strings (an export writes
+    /// 100,000 of them).
+    pub fn write_csv(&self, out: &mut String) {
+        push_field(out, &self.object_id);
+        for f in [
+            self.user_principal_name.as_str(),
+            self.display_name.as_deref().unwrap_or(""),
+            self.user_type.as_deref().unwrap_or(""),
+        ] {
+            out.push(',');
+            push_field(out, f);
+        }
+        for f in [
+            bool_text(self.account_enabled),
+            self.is_admin.map(bool_text).unwrap_or(""),
+            bool_text(self.is_licensed),
+            status_name(self.mfa_status),
+        ] {
+            out.push(',');
+            out.push_str(f);
+        }
+        out.push(',');
+        push_list(out, &self.methods());
+        out.push(',');
+        out.push_str(enforcement_name(self.mfa_enforcement));
+        out.push(',');
+        push_list(out, &self.sources());
+        out.push(',');
+        out.push_str(verdict_name(self.mfa_verdict));
+        out.push('\n');
     }
 
     /// The row's CSV line, `\n` included.
     pub fn csv_line(&self) -> String {
-        csv_line(self.fields().iter().map(String::as_str))
+        let mut s = String::new();
+        self.write_csv(&mut s);
+        s
     }
 }
 
-/// One CSV line from fields, `\n` included (RFC 4180 quoting where needed).
-pub fn csv_line<'a>(fields: impl IntoIterator<Item = &'a str>) -> String {
-    let mut out = String::new();
-    for (i, f) in fields.into_iter().enumerate() {
-        if i > 0 {
-            out.push(',');
-        }
-        if f.contains([',', '"', '\r', '\n']) {
-            out.push('"');
-            out.push_str(&f.replace('"', "\"\""));
-            out.push('"');
-        } else {
-            out.push_str(f);
+/// A list field: items joined by `;`, quoted as one field when needed.
+fn push_list(out: &mut String, items: &[&str]) {
+    if items.iter().any(|i| needs_quotes(i)) {
+        push_field(out, &items.join(";"));
+    } else {
+        for (i, item) in items.iter().enumerate() {
+            if i > 0 {
+                out.push(';');
+            }
+            out.push_str(item);
         }
     }
-    out.push('\n');
-    out
+}
+
+fn needs_quotes(f: &str) -> bool {
+    f.contains([',', '"', '\r', '\n'])
+}
+
+/// One field, quoted when it holds `,`, `"`, CR or LF (RFC 4180, quotes doubled).
+fn push_field(out: &mut String, f: &str) {
+    if needs_quotes(f) {
+        out.push('"');
+        out.push_str(&f.replace('"', "\"\""));
+        out.push('"');
+    } else {
+        out.push_str(f);
+    }
 }
 
 /// The CSV header line.
 pub fn csv_header() -> String {
-    csv_line(COLUMNS)
+    let mut s = COLUMNS.join(",");
+    s.push('\n');
+    s
 }
 
 /// Hashes rows (given in object-id order) and counts the figures as they stream by.
@@ -183,13 +221,14 @@ impl Default for RowsDigest {
 }
 
 impl RowsDigest {
-    /// Adds a row; returns its CSV line (so an export writes exactly what was hashed).
-    pub fn push(&mut self, row: &EvidenceRow) -> String {
-        let line = row.csv_line();
-        self.sha.update(line.as_bytes());
+    /// Adds a row and appends its CSV line to `out` (so an export writes exactly what was
+    /// hashed).
+    pub fn push(&mut self, row: &EvidenceRow, out: &mut String) {
+        let start = out.len();
+        row.write_csv(out);
+        self.sha.update(&out.as_bytes()[start..]);
         self.count += 1;
         count(&mut self.figures, row);
-        line
     }
 
     /// The hex SHA-256 of everything pushed.
@@ -322,9 +361,12 @@ mod tests {
             is_admin: Some(true),
             is_licensed: true,
             mfa_status: status,
-            mfa_methods: vec!["mobilePhone".into(), "microsoftAuthenticatorPush".into()],
+            mfa_methods: StringList(vec!["mobilePhone".into(), "microsoftAuthenticatorPush".into()]),
             mfa_enforcement: MfaEnforcementState::NotEnforced,
-            mfa_enforcement_sources: vec![EnforcementSource::PerUser, EnforcementSource::ConditionalAccess],
+            mfa_enforcement_sources: EnforcementSources(vec![
+                EnforcementSource::PerUser,
+                EnforcementSource::ConditionalAccess,
+            ]),
             mfa_verdict: verdict,
         }
     }
@@ -339,6 +381,20 @@ mod tests {
         r.is_admin = None;
         r.display_name = Some("two\nlines".into());
         assert!(r.csv_line().contains(",\"two\nlines\",Member,true,,true,DISABLED,"));
+        r.mfa_methods = StringList(vec!["x,y".into(), "a".into()]);
+        assert!(r.csv_line().contains(",DISABLED,\"a;x,y\",NOT_ENFORCED,"), "{}", r.csv_line());
+    }
+
+    #[test]
+    fn enum_names_are_the_stored_text_in_graphql_case() {
+        use sea_orm::{ActiveEnum, Iterable};
+        let upper = |v: String| v.to_ascii_uppercase();
+        assert!(MfaStatus::iter().all(|s| status_name(s) == upper(s.to_value())));
+        assert!(MfaEnforcementState::iter().all(|s| enforcement_name(s) == upper(s.to_value())));
+        assert!(MfaVerdict::iter().all(|v| verdict_name(v) == upper(v.to_value())));
+        for s in EnforcementSource::iter() {
+            assert_eq!(serde_json::to_value(s).unwrap(), source_name(s));
+        }
     }
 
     #[test]
@@ -349,12 +405,16 @@ mod tests {
         ];
         let mut d = RowsDigest::default();
         let mut text = csv_header();
+        let mut written = String::new();
         for r in &rows {
-            text.push_str(&d.push(r));
+            text.push_str(&r.csv_line());
+            d.push(r, &mut written);
         }
         let mut blocked = row("c", MfaStatus::Disabled, MfaVerdict::Unprotected);
         blocked.account_enabled = false;
-        text.push_str(&d.push(&blocked));
+        text.push_str(&blocked.csv_line());
+        d.push(&blocked, &mut written);
+        assert_eq!(format!("{}{written}", csv_header()), text, "push appends exactly the lines hashed");
         assert_eq!(d.count, 3);
         let f = d.figures;
         assert_eq!(

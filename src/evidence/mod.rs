@@ -152,9 +152,9 @@ fn evidence_row(u: &UserRow) -> EvidenceRow {
         is_admin: u.is_admin,
         is_licensed: licensed(u),
         mfa_status: u.mfa_status,
-        mfa_methods: u.mfa_methods.clone(),
+        mfa_methods: StringList(u.mfa_methods.clone()),
         mfa_enforcement: u.mfa_enforcement,
-        mfa_enforcement_sources: u.mfa_enforcement_sources.clone(),
+        mfa_enforcement_sources: EnforcementSources(u.mfa_enforcement_sources.clone()),
         mfa_verdict: u.mfa_verdict,
     }
 }
@@ -166,8 +166,10 @@ async fn snapshot(db: &impl ConnectionTrait, r: &Recording<'_>) -> Result<mfa_ev
         r.users.iter().filter(|u| r.user_ids.contains_key(&u.object_id)).map(evidence_row).collect();
     rows.sort_unstable_by(|a, b| a.object_id.cmp(&b.object_id));
     let mut digest = RowsDigest::default();
+    let mut line = String::new();
     for row in &rows {
-        digest.push(row);
+        line.clear();
+        digest.push(row, &mut line);
     }
     let (count, figures) = (digest.count, digest.figures);
     let rows_sha256 = digest.finish();
@@ -280,8 +282,7 @@ pub async fn rows_of(
             reason: s.rows_purge_reason.clone().unwrap_or_default(),
         });
     }
-    let rows = db::evidence::rows_at(db.get_database_backend(), s.tenant_id, s.taken_at).all(db).await?;
-    Ok(rows.iter().map(EvidenceRow::from).collect())
+    Ok(db::evidence::rows_at(db.get_database_backend(), s.tenant_id, s.taken_at).all(db).await?)
 }
 
 /// What changed between two row sets.
@@ -337,9 +338,9 @@ mod tests {
             is_admin: None,
             is_licensed: false,
             mfa_status: MfaStatus::Enabled,
-            mfa_methods: vec![],
+            mfa_methods: Default::default(),
             mfa_enforcement: MfaEnforcementState::Enforced,
-            mfa_enforcement_sources: vec![],
+            mfa_enforcement_sources: Default::default(),
             mfa_verdict: verdict,
         }
     }

@@ -169,9 +169,12 @@ pub async fn recompute(
     s: &mfa_evidence_snapshot::Model,
 ) -> Result<(String, i64, entity::types::EvidenceFigures), DbErr> {
     let mut digest = RowsDigest::default();
-    let mut rows = db::evidence::rows_at(db.get_database_backend(), s.tenant_id, s.taken_at).stream(db).await?;
-    while let Some(h) = rows.try_next().await? {
-        digest.push(&EvidenceRow::from(&h));
+    let mut rows =
+        db::evidence::rows_at::<EvidenceRow>(db.get_database_backend(), s.tenant_id, s.taken_at).stream(db).await?;
+    let mut line = String::new();
+    while let Some(row) = rows.try_next().await? {
+        line.clear();
+        digest.push(&row, &mut line);
     }
     let (count, figures) = (digest.count, digest.figures);
     Ok((digest.finish(), count, figures))

@@ -19,7 +19,9 @@ use crate::{
     auth::Auth,
     db,
     error::AppError,
-    evidence::canonical::{COLUMNS, EvidenceRow, Header, RowsDigest, csv_header},
+    evidence::canonical::{
+        COLUMNS, EvidenceRow, Header, RowsDigest, csv_header, enforcement_name, status_name, verdict_name,
+    },
 };
 use entity::mfa_evidence_snapshot;
 
@@ -187,20 +189,23 @@ async fn write_rows(
         }
     }
     let db = &s.app.db;
-    let mut rows = db::evidence::rows_at(db.get_database_backend(), snap.tenant_id, snap.taken_at).stream(db).await?;
+    let mut rows = db::evidence::rows_at::<EvidenceRow>(db.get_database_backend(), snap.tenant_id, snap.taken_at)
+        .stream(db)
+        .await?;
     let mut first = true;
     // Hashing as we go costs little and lets the log say when stored rows no longer match.
     let mut digest = RowsDigest::default();
-    while let Some(h) = rows.try_next().await? {
-        let row = EvidenceRow::from(&h);
-        let line = digest.push(&row);
+    let mut line = String::new();
+    while let Some(row) = rows.try_next().await? {
         match format {
-            Format::Csv => buf.push_str(&line),
+            Format::Csv => digest.push(&row, &mut buf),
             Format::Json => {
+                line.clear();
+                digest.push(&row, &mut line);
                 if !first {
                     buf.push(',');
                 }
-                buf.push_str(&json_row(&row).to_string());
+                buf.push_str(&json_row(&row));
             }
         }
         first = false;
@@ -226,21 +231,38 @@ async fn send(tx: &mpsc::Sender<Result<Bytes, std::io::Error>>, buf: &mut String
     tx.send(Ok(chunk)).await.map_err(|_| WriteError::Gone)
 }
 
-/// A row as a JSON object (same keys as the CSV columns; lists as arrays, an unknown admin flag
-/// as null).
-fn json_row(r: &EvidenceRow) -> Value {
-    json!({
-        "object_id": r.object_id,
-        "user_principal_name": r.user_principal_name,
-        "display_name": r.display_name,
-        "user_type": r.user_type,
-        "account_enabled": r.account_enabled,
-        "is_admin": r.is_admin,
-        "is_licensed": r.is_licensed,
-        "mfa_status": crate::evidence::canonical::enum_name(&r.mfa_status),
-        "mfa_methods": r.methods(),
-        "mfa_enforcement": crate::evidence::canonical::enum_name(&r.mfa_enforcement),
-        "mfa_enforcement_sources": r.sources(),
-        "mfa_verdict": crate::evidence::canonical::enum_name(&r.mfa_verdict),
-    })
+/// A row as a JSON object: the CSV columns as keys, lists as arrays, an unknown admin flag as
+/// null. Serialised straight from this struct (no intermediate `Value` map per row).
+#[derive(serde::Serialize)]
+struct JsonRow<'a> {
+    object_id: &'a str,
+    user_principal_name: &'a str,
+    display_name: Option<&'a str>,
+    user_type: Option<&'a str>,
+    account_enabled: bool,
+    is_admin: Option<bool>,
+    is_licensed: bool,
+    mfa_status: &'static str,
+    mfa_methods: Vec<&'a str>,
+    mfa_enforcement: &'static str,
+    mfa_enforcement_sources: Vec<&'static str>,
+    mfa_verdict: &'static str,
+}
+
+fn json_row(r: &EvidenceRow) -> String {
+    let row = JsonRow {
+        object_id: &r.object_id,
+        user_principal_name: &r.user_principal_name,
+        display_name: r.display_name.as_deref(),
+        user_type: r.user_type.as_deref(),
+        account_enabled: r.account_enabled,
+        is_admin: r.is_admin,
+        is_licensed: r.is_licensed,
+        mfa_status: status_name(r.mfa_status),
+        mfa_methods: r.methods(),
+        mfa_enforcement: enforcement_name(r.mfa_enforcement),
+        mfa_enforcement_sources: r.sources(),
+        mfa_verdict: verdict_name(r.mfa_verdict),
+    };
+    serde_json::to_string(&row).unwrap_or_default()
 }

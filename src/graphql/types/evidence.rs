@@ -183,7 +183,7 @@ impl From<&EvidenceRow> for EvidenceUser {
             methods: r.methods().into_iter().map(str::to_owned).collect(),
             enforcement: r.mfa_enforcement.into(),
             enforcement_sources: {
-                let mut s = r.mfa_enforcement_sources.clone();
+                let mut s = r.mfa_enforcement_sources.0.clone();
                 s.sort_unstable();
                 s.into_iter().map(Into::into).collect()
             },
