@@ -154,6 +154,7 @@ impl Application {
         let router = http::router(state.clone(), schema);
         tokio::spawn(sync::schedule::run(state.clone()));
         tokio::spawn(crate::evidence::retention_loop(state.clone()));
+        crate::metrics::init();
         tokio::spawn(crate::licenses::run(state.clone()));
         Ok(Self { listener, router, state })
     }

@@ -162,6 +162,11 @@ pub struct Config {
     #[arg(long, env = "GRAPHQL_MAX_ERRORS", default_value_t = 50)]
     pub graphql_max_errors: usize,
 
+    /// Bearer token `GET /metrics` requires; unset, the metrics are open (bind them to an
+    /// internal network).
+    #[arg(long, env = "METRICS_TOKEN", hide_env_values = true)]
+    pub metrics_token: Option<Secret>,
+
     /// Days MFA evidence (per-user history and snapshots) is kept; older evidence is pruned after
     /// each sync, and `asOf` answers reach back this far.
     #[arg(long, env = "EVIDENCE_RETENTION_DAYS", default_value_t = 400, value_parser = clap::value_parser!(u32).range(1..=36_500))]

@@ -36,6 +36,7 @@ pub mod graphql;
 pub mod http;
 pub mod licenses;
 pub mod mapping;
+pub mod metrics;
 pub mod microsoft;
 pub mod sync;
 

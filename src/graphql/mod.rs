@@ -31,7 +31,8 @@ pub fn schema_builder(config: &Config) -> SchemaBuilder<query::Query, mutation::
             .limit_complexity(config.graphql_max_complexity)
             .limit_recursive_depth(config.graphql_max_nesting)
             .limit_directives(config.graphql_max_directives)
-            .extension(document_limits(config));
+            .extension(document_limits(config))
+            .extension(crate::metrics::GraphqlMetrics);
     if !config.graphql_introspection {
         b = b.disable_introspection();
     }

@@ -44,8 +44,10 @@ pub fn router(app: AppState, schema: AppSchema) -> Router {
         .route("/oauth/m365/start", get(callback::start))
         .route("/oauth/m365/callback", get(callback::handler))
         .route("/evidence/mfa", get(evidence::export))
+        .route("/metrics", get(metrics))
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(readyz))
+        .route_layer(axum::middleware::from_fn(track))
         .with_state(state)
         .layer(DefaultBodyLimit::max(body_limit))
         .layer(RequestBodyTimeoutLayer::new(body_timeout))
@@ -70,6 +72,44 @@ async fn drop_unsafe_request_id<B>(mut req: Request<B>) -> Request<B> {
 fn is_safe_request_id(id: &[u8]) -> bool {
     (1..=128).contains(&id.len())
         && id.iter().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b':'))
+}
+
+/// Counts and times each request by its route (the matched pattern, never the URL) and status.
+async fn track(req: Request<axum::body::Body>, next: axum::middleware::Next) -> axum::response::Response {
+    let route = req.extensions().get::<axum::extract::MatchedPath>().map_or("unmatched", |p| p.as_str()).to_owned();
+    let start = std::time::Instant::now();
+    let resp = next.run(req).await;
+    metrics::counter!("http_requests_total", "route" => route.clone(), "status" => resp.status().as_u16().to_string())
+        .increment(1);
+    metrics::histogram!("http_request_duration_seconds", "route" => route).record(start.elapsed().as_secs_f64());
+    resp
+}
+
+/// `GET /metrics`: Prometheus text. With `METRICS_TOKEN` set, only with that Bearer token.
+async fn metrics(State(s): State<HttpState>, headers: axum::http::HeaderMap) -> axum::response::Response {
+    use axum::{http::header, response::IntoResponse};
+    if let Some(expected) = &s.app.config.metrics_token {
+        let given = headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.split_once(' ').filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer")))
+            .map(|(_, t)| t.trim());
+        if !given.is_some_and(|t| crate::metrics::token_matches(expected.expose(), t)) {
+            let body = serde_json::json!({"errors": [{"message": "GET /metrics needs Authorization: Bearer <METRICS_TOKEN>", "extensions": {"code": "UNAUTHENTICATED"}}]});
+            return (
+                StatusCode::UNAUTHORIZED,
+                [(header::CONTENT_TYPE, "application/json; charset=utf-8"), (header::WWW_AUTHENTICATE, "Bearer")],
+                body.to_string(),
+            )
+                .into_response();
+        }
+    }
+    (
+        StatusCode::OK,
+        [(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")],
+        crate::metrics::render(&s.app.db),
+    )
+        .into_response()
 }
 
 /// 200 when the database answers, 503 otherwise.

@@ -138,6 +138,7 @@ fn token_from_payload(payload: &Value) -> Option<String> {
 }
 
 async fn serve(socket: WebSocket, protocol: Protocol, s: HttpState) {
+    let _open = crate::metrics::GaugeGuard::new("websocket_connections");
     let (mut sink, mut stream) = socket.split();
     let (out_tx, mut out_rx) = mpsc::channel::<Outgoing>(64);
     let mut subs: HashMap<String, (u64, JoinHandle<()>)> = HashMap::new();
@@ -245,6 +246,7 @@ async fn serve(socket: WebSocket, protocol: Protocol, s: HttpState) {
                         generation += 1;
                         let sub_gen = generation;
                         subs.insert(id, (sub_gen, tokio::spawn(async move {
+                            let _running = crate::metrics::GaugeGuard::new("websocket_subscriptions");
                             run_subscription(schema, config, req.data(caller_auth), protocol, sub_id, sub_gen, tx).await;
                         })));
                     }

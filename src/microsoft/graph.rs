@@ -184,7 +184,9 @@ impl GraphClient {
             if let Some(b) = body {
                 req = req.json(b);
             }
-            let (wait, err) = match req.send().await {
+            let sent = req.send().await;
+            crate::metrics::microsoft_request("graph", sent.as_ref().ok().map(|r| r.status().as_u16()));
+            let (wait, err) = match sent {
                 Err(e) => {
                     let err = GraphError::Transport(if e.is_timeout() {
                         "request timed out".into()
@@ -228,6 +230,7 @@ impl GraphClient {
                 return Err(err);
             }
             tracing::debug!(attempt, wait_ms = wait.as_millis() as u64, error = %err, "retrying Graph request");
+            crate::metrics::microsoft_retry("graph");
             tokio::time::sleep(wait).await;
         }
     }

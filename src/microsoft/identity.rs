@@ -276,6 +276,15 @@ impl IdentityClient {
 fn map<E: std::error::Error + 'static>(
     res: Result<BasicTokenResponse, RequestTokenError<E, MsTokenError>>,
 ) -> Result<TokenSet, IdentityError> {
+    // The token endpoint answers 200 or 400 (an error body); anything else is transport.
+    crate::metrics::microsoft_request(
+        "token",
+        match &res {
+            Ok(_) => Some(200),
+            Err(RequestTokenError::ServerResponse(_)) => Some(400),
+            Err(_) => None,
+        },
+    );
     match res {
         Ok(t) => Ok(TokenSet {
             access_token: Secret::new(t.access_token().secret().clone()),

@@ -204,6 +204,12 @@ async fn steps(ctx: Arc<RunCtx>, conn: &m365_connection::Model) -> Result<(), Ru
             }
             TenantRun::Skipped => {}
             TenantRun::Done(result) => {
+                metrics::counter!(
+                    "sync_tenant_outcomes_total",
+                    "outcome" => sea_orm::ActiveEnum::to_value(&result.outcome),
+                    "code" => result.error_code.clone().unwrap_or_else(|| "none".into())
+                )
+                .increment(1);
                 let snap = ctx.edit(|r| {
                     r.tenants_done += 1;
                     r.tenants_failed += i64::from(result.outcome == TenantOutcome::Failed);
@@ -246,6 +252,11 @@ async fn finish(ctx: &RunCtx, conn_id: i64, result: Result<(), RunFailure>) {
         r.finished_at = Some(now);
         r.lease_expires_at = None;
     });
+    let took = snap.started_at.map_or(0.0, |s| (now - s).num_milliseconds().max(0) as f64 / 1000.0);
+    let status = sea_orm::ActiveEnum::to_value(&snap.status);
+    let trigger = sea_orm::ActiveEnum::to_value(&snap.trigger);
+    metrics::counter!("sync_runs_total", "status" => status.clone(), "trigger" => trigger).increment(1);
+    metrics::histogram!("sync_run_duration_seconds", "status" => status).record(took);
     match ctx.lease.save(&ctx.app, &snap).await {
         Ok(Some(saved)) => ctx.app.sync.hub.publish(&saved),
         // Someone else ended the run (a disconnect cancelled it): publish what the row says.

@@ -10,6 +10,7 @@ mod foundation;
 mod helpers;
 mod hostile;
 mod mapping;
+mod metrics;
 mod microsoft;
 mod schema;
 mod sync;

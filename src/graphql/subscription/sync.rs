@@ -92,6 +92,7 @@ async fn next_event(
                 return Some((Ok(SyncRun::from((*m).clone())), next));
             }
             Err(RecvError::Lagged(missed)) => {
+                metrics::counter!("sync_progress_lagged_total").increment(1);
                 return Some((Err(AppError::SubscriptionLagged { missed }.extend()), Follow::Done));
             }
             Err(RecvError::Closed) => return None,

@@ -1,0 +1,185 @@
+//! Prometheus metrics (`GET /metrics`, text format), recorded through the `metrics` facade and
+//! rendered by `metrics-exporter-prometheus`. Labels hold kinds, codes and statuses, never
+//! account data.
+//!
+//! | metric | labels | what |
+//! |---|---|---|
+//! | `http_requests_total`, `http_request_duration_seconds` | `route`, `status` / `route` | every HTTP request (the matched route, not the URL) |
+//! | `graphql_operations_total`, `graphql_operation_duration_seconds` | `operation` (`query`, `mutation`, `subscription`, `invalid`), `outcome` (`ok`, `error`) | each GraphQL operation |
+//! | `websocket_connections`, `websocket_subscriptions` | | open sockets and running subscriptions (gauges) |
+//! | `sync_runs_total`, `sync_run_duration_seconds` | `status`, `trigger` / `status` | ended sync runs |
+//! | `sync_tenant_outcomes_total` | `outcome`, `code` | each tenant of a run |
+//! | `microsoft_requests_total`, `microsoft_retries_total` | `api` (`graph`, `token`), `status` | Microsoft calls, 429s and retries included |
+//! | `sync_progress_lagged_total` | | subscribers that fell behind the progress hub |
+//! | `db_pool_connections` | `state` (`in_use`, `idle`) | database pool use at scrape time |
+
+use std::sync::OnceLock;
+
+use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
+
+static HANDLE: OnceLock<Option<PrometheusHandle>> = OnceLock::new();
+
+/// Latency buckets in seconds, from 1 ms to 5 minutes (a sync run).
+const BUCKETS: &[f64] = &[0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0];
+
+/// Installs the process-wide recorder once (several apps in one process, as in tests, share it).
+pub fn init() -> Option<&'static PrometheusHandle> {
+    HANDLE
+        .get_or_init(|| {
+            let builder = PrometheusBuilder::new().set_buckets(BUCKETS).ok()?;
+            match builder.install_recorder() {
+                Ok(h) => Some(h),
+                Err(e) => {
+                    tracing::warn!(error = %e, "metrics recorder not installed");
+                    None
+                }
+            }
+        })
+        .as_ref()
+}
+
+/// The metrics in Prometheus text format, with the pool gauges refreshed.
+pub fn render(db: &sea_orm::DatabaseConnection) -> String {
+    pool_gauges(db);
+    init().map(|h| h.render()).unwrap_or_default()
+}
+
+fn pool_gauges(db: &sea_orm::DatabaseConnection) {
+    let (size, idle) = match db.get_database_backend() {
+        sea_orm::DatabaseBackend::Postgres => {
+            let p = db.get_postgres_connection_pool();
+            (p.size(), p.num_idle())
+        }
+        sea_orm::DatabaseBackend::Sqlite => {
+            let p = db.get_sqlite_connection_pool();
+            (p.size(), p.num_idle())
+        }
+        _ => return,
+    };
+    let idle = idle as f64;
+    metrics::gauge!("db_pool_connections", "state" => "idle").set(idle);
+    metrics::gauge!("db_pool_connections", "state" => "in_use").set((f64::from(size) - idle).max(0.0));
+}
+
+/// Counts a Microsoft call by API and status (`transport_error` when none came back).
+pub fn microsoft_request(api: &'static str, status: Option<u16>) {
+    let status = status.map_or_else(|| "transport_error".to_owned(), |s| s.to_string());
+    metrics::counter!("microsoft_requests_total", "api" => api, "status" => status).increment(1);
+}
+
+/// Counts a retried Microsoft call.
+pub fn microsoft_retry(api: &'static str) {
+    metrics::counter!("microsoft_retries_total", "api" => api).increment(1);
+}
+
+/// Whether `given` is the configured metrics token (compared in constant time).
+pub fn token_matches(expected: &str, given: &str) -> bool {
+    let (a, b) = (expected.as_bytes(), given.as_bytes());
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn token_comparison() {
+        assert!(super::token_matches("abc", "abc"));
+        assert!(!super::token_matches("abc", "abd"));
+        assert!(!super::token_matches("abc", "ab"));
+    }
+}
+
+/// The GraphQL extension that counts and times operations by type and outcome.
+pub struct GraphqlMetrics;
+
+impl async_graphql::extensions::ExtensionFactory for GraphqlMetrics {
+    fn create(&self) -> std::sync::Arc<dyn async_graphql::extensions::Extension> {
+        std::sync::Arc::new(OperationMetrics::default())
+    }
+}
+
+/// Per request: the operation types the document holds, by name.
+#[derive(Default)]
+struct OperationMetrics {
+    kinds: std::sync::Mutex<Vec<(Option<String>, &'static str)>>,
+}
+
+fn kind_of(ty: async_graphql::parser::types::OperationType) -> &'static str {
+    use async_graphql::parser::types::OperationType;
+    match ty {
+        OperationType::Query => "query",
+        OperationType::Mutation => "mutation",
+        OperationType::Subscription => "subscription",
+    }
+}
+
+#[async_trait::async_trait]
+impl async_graphql::extensions::Extension for OperationMetrics {
+    async fn parse_query(
+        &self,
+        ctx: &async_graphql::extensions::ExtensionContext<'_>,
+        query: &str,
+        variables: &async_graphql::Variables,
+        next: async_graphql::extensions::NextParseQuery<'_>,
+    ) -> async_graphql::ServerResult<async_graphql::parser::types::ExecutableDocument> {
+        use async_graphql::parser::types::DocumentOperations;
+        let doc = next.run(ctx, query, variables).await;
+        match &doc {
+            Ok(d) => {
+                let kinds: Vec<(Option<String>, &'static str)> = match &d.operations {
+                    DocumentOperations::Single(op) => vec![(None, kind_of(op.node.ty))],
+                    DocumentOperations::Multiple(ops) => {
+                        ops.iter().map(|(name, op)| (Some(name.to_string()), kind_of(op.node.ty))).collect()
+                    }
+                };
+                // A subscription is counted once, when it starts; its events are not operations.
+                if kinds.len() == 1 && kinds[0].1 == "subscription" {
+                    metrics::counter!("graphql_operations_total", "operation" => "subscription", "outcome" => "started")
+                        .increment(1);
+                }
+                *self.kinds.lock().unwrap_or_else(|p| p.into_inner()) = kinds;
+            }
+            Err(_) => metrics::counter!("graphql_operations_total", "operation" => "invalid", "outcome" => "error")
+                .increment(1),
+        }
+        doc
+    }
+
+    async fn execute(
+        &self,
+        ctx: &async_graphql::extensions::ExtensionContext<'_>,
+        operation_name: Option<&str>,
+        next: async_graphql::extensions::NextExecute<'_>,
+    ) -> async_graphql::Response {
+        let kind = {
+            let kinds = self.kinds.lock().unwrap_or_else(|p| p.into_inner());
+            kinds.iter().find(|(n, _)| n.is_none() || n.as_deref() == operation_name).map_or("query", |(_, k)| *k)
+        };
+        let start = std::time::Instant::now();
+        let resp = next.run(ctx, operation_name).await;
+        if kind != "subscription" {
+            let outcome = if resp.is_ok() { "ok" } else { "error" };
+            metrics::counter!("graphql_operations_total", "operation" => kind, "outcome" => outcome).increment(1);
+            metrics::histogram!("graphql_operation_duration_seconds", "operation" => kind)
+                .record(start.elapsed().as_secs_f64());
+        }
+        resp
+    }
+}
+
+/// Adds one to a gauge for as long as it lives (an open socket, a running subscription): the
+/// count stays right however the task ends, aborted included.
+pub struct GaugeGuard(&'static str);
+
+impl GaugeGuard {
+    /// Increments `name` until dropped.
+    pub fn new(name: &'static str) -> Self {
+        metrics::gauge!(name).increment(1.0);
+        Self(name)
+    }
+}
+
+impl Drop for GaugeGuard {
+    fn drop(&mut self) {
+        metrics::gauge!(self.0).decrement(1.0);
+    }
+}
