@@ -72,6 +72,8 @@ pub struct App {
     pub statements: Arc<std::sync::atomic::AtomicU64>,
     /// Turns for CPU-heavy suggestion scoring (`SUGGESTION_WORKERS`, fair between accounts).
     pub scoring: crate::mapping::scoring::ScoringPermits,
+    /// Flips to true when the process starts draining (SIGTERM): WebSockets close with 1001.
+    pub draining: tokio::sync::watch::Sender<bool>,
 }
 
 /// Cheap handle to [`App`].
@@ -146,6 +148,7 @@ impl Application {
             identity,
             graph,
             sync: SyncService::default(),
+            draining: tokio::sync::watch::channel(false).0,
             license_names: crate::licenses::LicenseNames::default(),
             statements,
         }));
@@ -169,7 +172,10 @@ impl Application {
         self.state.clone()
     }
 
-    /// Serves until `shutdown` completes, then drains in-flight requests.
+    /// Serves until `shutdown` completes, then drains: stops accepting, closes WebSockets with
+    /// 1001 (going away) so clients reconnect to another replica, lets running HTTP requests
+    /// finish, and stops this process's syncs, releasing their locks at once and making their
+    /// scheduled syncs due so another replica takes them over ([`sync::drain`]).
     pub async fn run_until_stopped(self, shutdown: impl Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
         tracing::info!(addr = %self.local_addr(), "listening");
         let c = &self.state.config;
@@ -177,7 +183,24 @@ impl Application {
             header_timeout: std::time::Duration::from_secs(c.http_header_timeout_secs.max(1)),
             max_connections: c.http_max_connections,
         };
-        http::server::serve(self.listener, self.router, limits, shutdown).await
+        let state = self.state.clone();
+        let signal = {
+            let state = state.clone();
+            async move {
+                shutdown.await;
+                tracing::info!("draining");
+                let _ = state.draining.send(true);
+            }
+        };
+        // The signal flips `draining` before the server stops, so the sync drain always starts.
+        let syncs = async {
+            let mut rx = state.draining.subscribe();
+            if rx.wait_for(|d| *d).await.is_ok() {
+                sync::drain(&state, std::time::Duration::from_secs(10)).await;
+            }
+        };
+        let (served, ()) = tokio::join!(http::server::serve(self.listener, self.router, limits, signal), syncs);
+        served
     }
 }
 

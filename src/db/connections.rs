@@ -435,3 +435,13 @@ pub async fn claim_schedule(
     };
     Ok(q.exec(db).await?.rows_affected == 1)
 }
+
+/// Makes the account's scheduled sync due now (a draining replica hands its run over).
+pub async fn schedule_now(db: &impl ConnectionTrait, account_id: i64, now: DateTime<Utc>) -> Result<(), DbErr> {
+    m365_connection::Entity::update_many()
+        .col_expr(m365_connection::Column::NextSyncAt, Expr::value(now))
+        .filter(m365_connection::Column::AccountId.eq(account_id))
+        .exec(db)
+        .await
+        .map(|_| ())
+}

@@ -192,3 +192,13 @@ pub async fn latest(db: &impl ConnectionTrait, account_id: i64) -> Result<Option
         .one(db)
         .await
 }
+
+/// How many queued or running runs a worker holds.
+pub async fn active_of_worker(db: &impl ConnectionTrait, worker: &str) -> Result<u64, DbErr> {
+    use sea_orm::PaginatorTrait;
+    sync_run::Entity::find()
+        .filter(sync_run::Column::LeaseOwner.eq(worker))
+        .filter(sync_run::Column::Status.is_in(ACTIVE))
+        .count(db)
+        .await
+}

@@ -154,8 +154,12 @@ async fn serve(socket: WebSocket, protocol: Protocol, s: HttpState) {
     let max_subs = s.app.config.ws_max_subscriptions_per_socket;
     let mut keepalive = tokio::time::interval(Duration::from_secs(15));
 
+    let mut draining = s.app.draining.subscribe();
     let closing: Option<Message> = loop {
         tokio::select! {
+            _ = async { let _ = draining.wait_for(|d| *d).await; } => {
+                break Some(close(1001, "Going away: the server is shutting down; reconnect"))
+            }
             _ = &mut init_deadline, if !init_seen => break Some(close(4408, "Connection initialisation timeout")),
             _ = &mut expiry, if auth.is_some() => break Some(close(4403, "Forbidden: the token has expired")),
             _ = keepalive.tick(), if protocol == Protocol::Legacy && auth.is_some() => {

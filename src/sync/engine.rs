@@ -224,7 +224,12 @@ async fn steps(ctx: Arc<RunCtx>, conn: &m365_connection::Model) -> Result<(), Ru
         return Err(RunFailure::Revoked);
     }
     if ctx.stopped() {
-        return Err(RunFailure::Cancelled("Stopped: the sync was cancelled or its lock was taken over.".into()));
+        let why = if ctx.app.sync.is_draining() {
+            super::DRAINED_MESSAGE
+        } else {
+            "Stopped: the sync was cancelled or its lock was taken over."
+        };
+        return Err(RunFailure::Cancelled(why.into()));
     }
     Ok(())
 }

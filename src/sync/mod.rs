@@ -147,6 +147,44 @@ pub async fn disconnected(app: &AppState, account_id: i64) {
     }
 }
 
+/// The message a run stopped by a draining replica ends with.
+pub const DRAINED_MESSAGE: &str = "Stopped: the server running this sync shut down. Another server takes it over at once (its scheduled sync is due now); trigger a sync to restart it yourself.";
+
+/// Drains this process's syncs (SIGTERM): every run it holds is stopped, ends CANCELLED (which
+/// releases the lock at once instead of after `SYNC_LEASE_SECS`), and its connection's scheduled
+/// sync is made due now, so another replica's scheduler takes the account over. Waits up to
+/// `wait` for the runs to end; returns how many were still running after it.
+pub async fn drain(app: &AppState, wait: std::time::Duration) -> usize {
+    app.sync.draining.store(true, std::sync::atomic::Ordering::Relaxed);
+    let accounts: Vec<i64> = app.sync.cancels.lock().unwrap_or_else(|p| p.into_inner()).keys().copied().collect();
+    for a in &accounts {
+        app.sync.cancel(*a);
+    }
+    let deadline = tokio::time::Instant::now() + wait;
+    let mut left = usize::MAX;
+    while tokio::time::Instant::now() < deadline {
+        left = match db::sync_runs::active_of_worker(&app.db, &app.sync.worker_id).await {
+            Ok(n) => n as usize,
+            Err(e) => {
+                tracing::warn!(error = %e, "draining: reading runs failed");
+                break;
+            }
+        };
+        if left == 0 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    for a in accounts {
+        if let Err(e) = db::connections::schedule_now(&app.db, a, app.clock.now()).await {
+            tracing::warn!(account_id = a, error = %e, "draining: handing the sync over failed");
+        }
+    }
+    let left = if left == usize::MAX { 0 } else { left };
+    tracing::info!(still_running = left, "sync workers drained");
+    left
+}
+
 /// This process's sync state: the progress hub, its worker id and its runs' cancel switches.
 pub struct SyncService {
     /// Progress of every run, per account.
@@ -154,6 +192,8 @@ pub struct SyncService {
     /// This process's worker id (lease owner).
     pub worker_id: String,
     cancels: Mutex<HashMap<i64, watch::Sender<bool>>>,
+    /// Set when this process drains (SIGTERM): its runs stop and say why.
+    draining: std::sync::atomic::AtomicBool,
 }
 
 impl Default for SyncService {
@@ -162,6 +202,7 @@ impl Default for SyncService {
             hub: hub::Hub::default(),
             worker_id: format!("worker-{}", uuid::Uuid::new_v4()),
             cancels: Mutex::default(),
+            draining: std::sync::atomic::AtomicBool::new(false),
         }
     }
 }
@@ -172,6 +213,11 @@ impl SyncService {
         let (tx, rx) = watch::channel(false);
         self.cancels.lock().unwrap_or_else(|p| p.into_inner()).insert(account_id, tx);
         rx
+    }
+
+    /// Whether this process is draining.
+    pub fn is_draining(&self) -> bool {
+        self.draining.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// Flips the account's cancel switch, if a run of this process has one.

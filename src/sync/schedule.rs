@@ -16,6 +16,10 @@ pub fn tick(interval: Duration) -> Duration {
 
 /// One pass: claims due connections and starts their syncs. Returns how many started.
 pub async fn run_once(app: &AppState) -> Result<usize, sea_orm::DbErr> {
+    if app.sync.is_draining() {
+        // A draining process hands its slots to the other replicas.
+        return Ok(0);
+    }
     let interval = app.config.sync_interval;
     let now = app.clock.now();
     lease::expire_dead_everywhere(app).await?;

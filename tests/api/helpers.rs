@@ -35,6 +35,15 @@ impl Drop for TestApp {
     }
 }
 
+impl TestApp {
+    /// Stops the app as SIGTERM would: it drains and shuts down.
+    pub fn shutdown(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+    }
+}
+
 static DB_SEQ: AtomicU32 = AtomicU32::new(0);
 
 /// A fresh database URL: a new PostgreSQL database when DATABASE_URL points at PostgreSQL,

@@ -6,6 +6,7 @@ mod connect;
 mod contract;
 mod enforcement;
 mod evidence;
+mod fleet;
 mod foundation;
 mod helpers;
 mod hostile;
