@@ -158,6 +158,7 @@ impl Application {
         tokio::spawn(sync::schedule::run(state.clone()));
         tokio::spawn(crate::evidence::retention_loop(state.clone()));
         crate::metrics::init();
+        tokio::spawn(sync::fanout::listen(state.clone()));
         tokio::spawn(crate::licenses::run(state.clone()));
         Ok(Self { listener, router, state })
     }

@@ -192,7 +192,25 @@ async fn steps(ctx: Arc<RunCtx>, conn: &m365_connection::Model) -> Result<(), Ru
         });
     }
     let mut revoked = false;
-    while let Some(joined) = tasks.join_next().await {
+    let mut cancel = ctx.cancel.clone();
+    loop {
+        let joined = tokio::select! {
+            joined = tasks.join_next() => match joined {
+                Some(j) => j,
+                None => break,
+            },
+            _ = async {
+                // A closed switch (never flipped) is not a cancel.
+                if cancel.wait_for(|c| *c).await.is_err() {
+                    std::future::pending::<()>().await;
+                }
+            } => {
+                // Cancelled (a disconnect here or on another replica, or a drain): stop now.
+                // Tenants in flight are dropped mid-read; one inside its transaction rolls back.
+                tasks.abort_all();
+                break;
+            }
+        };
         let outcome = joined.unwrap_or_else(|e| {
             tracing::error!(error = %e, "a tenant task panicked");
             TenantRun::Skipped

@@ -11,6 +11,7 @@
 
 pub mod enforcement;
 pub mod engine;
+pub mod fanout;
 pub mod hub;
 pub mod lease;
 pub mod mfa;
@@ -142,6 +143,7 @@ pub async fn connected(app: &AppState, account_id: i64) {
 /// After a disconnect: stops this process's worker at once and tells subscribers.
 pub async fn disconnected(app: &AppState, account_id: i64) {
     app.sync.cancel(account_id);
+    fanout::send_cancel(app, account_id).await;
     if let Ok(Some(run)) = db::sync_runs::latest(&app.db, account_id).await {
         app.sync.hub.publish(&run);
     }
@@ -221,7 +223,7 @@ impl SyncService {
     }
 
     /// Flips the account's cancel switch, if a run of this process has one.
-    fn cancel(&self, account_id: i64) {
+    pub fn cancel(&self, account_id: i64) {
         if let Some(tx) = self.cancels.lock().unwrap_or_else(|p| p.into_inner()).remove(&account_id) {
             let _ = tx.send(true);
         }

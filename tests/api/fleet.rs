@@ -62,9 +62,48 @@ async fn a_drain_closes_sockets_with_1001_and_releases_its_sync_at_once() {
     // The account's scheduled sync is due now, for another replica's scheduler (B's test clock
     // is moved as A's was).
     b.state.clock.advance(Duration::from_secs(31));
-    let conn = m365_integration::db::connections::get(&b.state.db, acc).await.unwrap().unwrap();
-    assert!(conn.next_sync_at.is_some_and(|n| n <= b.state.clock.now()), "{:?}", conn.next_sync_at);
+    // It is set once the run has ended (so no scheduler can claim it while the lock is held).
+    loop {
+        let conn = m365_integration::db::connections::get(&b.state.db, acc).await.unwrap().unwrap();
+        if conn.next_sync_at.is_some_and(|n| n <= b.state.clock.now()) {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "not handed over: {:?}", conn.next_sync_at);
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
     // Replica B may start a sync at once: no SYNC_ALREADY_RUNNING.
     let r = b.gql(Some(&t), "mutation { triggerM365Sync { id } }", json!({})).await;
     assert_ne!(error_code(&r), Some("SYNC_ALREADY_RUNNING"), "{r}");
+}
+
+#[tokio::test]
+async fn a_disconnect_on_one_replica_stops_the_run_another_replica_holds_within_a_second() {
+    if !std::env::var("DATABASE_URL").is_ok_and(|u| u.starts_with("postgres")) {
+        return; // replicas share PostgreSQL; SQLite is one process
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let url = fresh_database_url(dir.path()).await;
+    let spec = WorldSpec { seed: 7, tenants: 6, users_per_tenant: 6 };
+    let a = TestApp::spawn_on(url.clone(), spec.clone(), |_| {}, tempfile::tempdir().unwrap()).await;
+    let b = TestApp::spawn_on(url, spec, |_| {}, dir).await;
+    let acc = a.account("A", true).await;
+    let t = a.admin_token(acc);
+    a.connected(acc).await;
+    // A slow sync on A: every Microsoft request takes 300 ms.
+    a.emu.state.lock().latency = Duration::from_millis(300);
+    a.state.clock.advance(Duration::from_secs(31));
+    data(a.gql(Some(&t), "mutation { triggerM365Sync { id } }", json!({})).await);
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    let requests = || a.emu.state.stats().get("http requests").copied().unwrap_or(0);
+    let before = requests();
+    assert!(before > 0);
+    // The disconnect lands on B.
+    let d = data(b.gql(Some(&t), "mutation { disconnectM365 { syncsCancelled } }", json!({})).await);
+    assert_eq!(d["disconnectM365"]["syncsCancelled"], 1);
+    // Within a second A's worker has stopped asking Microsoft anything (requests already sent
+    // may still complete, so allow the ones in flight).
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let settled = requests();
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert_eq!(requests(), settled, "A's worker kept calling Microsoft after the disconnect on B");
 }
