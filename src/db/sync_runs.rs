@@ -193,6 +193,18 @@ pub async fn latest(db: &impl ConnectionTrait, account_id: i64) -> Result<Option
         .await
 }
 
+/// The accounts whose queued or running run a worker holds.
+pub async fn active_accounts_of_worker(db: &impl ConnectionTrait, worker: &str) -> Result<Vec<i64>, DbErr> {
+    sync_run::Entity::find()
+        .select_only()
+        .column(sync_run::Column::AccountId)
+        .filter(sync_run::Column::LeaseOwner.eq(worker))
+        .filter(sync_run::Column::Status.is_in(ACTIVE))
+        .into_tuple()
+        .all(db)
+        .await
+}
+
 /// How many queued or running runs a worker holds.
 pub async fn active_of_worker(db: &impl ConnectionTrait, worker: &str) -> Result<u64, DbErr> {
     use sea_orm::PaginatorTrait;

@@ -158,7 +158,15 @@ pub const DRAINED_MESSAGE: &str = "Stopped: the server running this sync shut do
 /// `wait` for the runs to end; returns how many were still running after it.
 pub async fn drain(app: &AppState, wait: std::time::Duration) -> usize {
     app.sync.draining.store(true, std::sync::atomic::Ordering::Relaxed);
-    let accounts: Vec<i64> = app.sync.cancels.lock().unwrap_or_else(|p| p.into_inner()).keys().copied().collect();
+    // Only the accounts whose run this worker holds now: an account synced earlier by this
+    // process must not get an extra sync from a deploy.
+    let accounts = match db::sync_runs::active_accounts_of_worker(&app.db, &app.sync.worker_id).await {
+        Ok(a) => a,
+        Err(e) => {
+            tracing::warn!(error = %e, "draining: reading runs failed");
+            vec![]
+        }
+    };
     for a in &accounts {
         app.sync.cancel(*a);
     }

@@ -107,3 +107,15 @@ async fn a_disconnect_on_one_replica_stops_the_run_another_replica_holds_within_
     tokio::time::sleep(Duration::from_millis(1500)).await;
     assert_eq!(requests(), settled, "A's worker kept calling Microsoft after the disconnect on B");
 }
+
+#[tokio::test]
+async fn a_drain_hands_over_only_the_runs_it_holds() {
+    let mut a = TestApp::spawn().await;
+    let acc = a.account("A", true).await;
+    a.connected(acc).await; // its run ended before the drain
+    let before = m365_integration::db::connections::get(&a.state.db, acc).await.unwrap().unwrap().next_sync_at;
+    a.shutdown();
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let after = m365_integration::db::connections::get(&a.state.db, acc).await.unwrap().unwrap().next_sync_at;
+    assert_eq!(after, before, "an idle account gets no extra sync from a deploy");
+}
