@@ -167,6 +167,16 @@ pub struct Config {
     #[arg(long, env = "METRICS_TOKEN", hide_env_values = true)]
     pub metrics_token: Option<Secret>,
 
+    /// Evidence exports streaming at once, per account and in the whole process; each holds a
+    /// database connection while its client reads, so a slow reader cannot take the pool. One
+    /// more gets 503 `TOO_MANY_EXPORTS`.
+    #[arg(long, env = "EVIDENCE_EXPORTS_PER_ACCOUNT", default_value_t = 2)]
+    pub evidence_exports_per_account: usize,
+
+    /// See `EVIDENCE_EXPORTS_PER_ACCOUNT`: the cap over all accounts.
+    #[arg(long, env = "EVIDENCE_MAX_EXPORTS", default_value_t = 8)]
+    pub evidence_max_exports: usize,
+
     /// Days MFA evidence (per-user history and snapshots) is kept; older evidence is pruned after
     /// each sync, and `asOf` answers reach back this far.
     #[arg(long, env = "EVIDENCE_RETENTION_DAYS", default_value_t = 400, value_parser = clap::value_parser!(u32).range(1..=36_500))]

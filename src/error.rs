@@ -208,6 +208,8 @@ pub mod codes {
     pub const BODY_TIMEOUT: &str = "BODY_TIMEOUT";
     /// A connection over `HTTP_MAX_CONNECTIONS` (HTTP 503; written as bytes by the server).
     pub const TOO_MANY_CONNECTIONS: &str = "TOO_MANY_CONNECTIONS";
+    /// An evidence export over `EVIDENCE_EXPORTS_PER_ACCOUNT` or `EVIDENCE_MAX_EXPORTS` (HTTP 503).
+    pub const TOO_MANY_EXPORTS: &str = "TOO_MANY_EXPORTS";
     /// A subscription over `WS_MAX_SUBSCRIPTIONS_PER_SOCKET`.
     pub const TOO_MANY_SUBSCRIPTIONS: &str = "TOO_MANY_SUBSCRIPTIONS";
     /// A parse or validation error of a document.

@@ -64,12 +64,33 @@ fn app_error(e: AppError) -> Response {
     r
 }
 
+/// How long one export may stream before it is cut (a reader that stalls holds a database
+/// connection).
+const EXPORT_DEADLINE: std::time::Duration = std::time::Duration::from_secs(600);
+
 /// The handler.
 pub async fn export(State(s): State<HttpState>, headers: HeaderMap, RawQuery(query): RawQuery) -> Response {
-    match prepare(&s, &headers, query.as_deref()).await {
-        Ok((snapshot, format)) => stream(s, snapshot, format),
-        Err(e) => app_error(e),
-    }
+    let (snapshot, format) = match prepare(&s, &headers, query.as_deref()).await {
+        Ok(p) => p,
+        Err(e) => return app_error(e),
+    };
+    // Each stream holds a pooled connection while its client reads: bounded per account and in
+    // all, so one account's (or a slow reader's) exports cannot starve the others.
+    let c = &s.app.config;
+    let slots =
+        s.exports.claim_key((snapshot.account_id, String::new()), c.evidence_exports_per_account.max(1)).and_then(
+            |account| s.exports.claim_key((-1, String::new()), c.evidence_max_exports.max(1)).map(|all| (account, all)),
+        );
+    let Some(slots) = slots else {
+        let mut r = error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            crate::error::codes::TOO_MANY_EXPORTS,
+            "Too many evidence exports are streaming; try again when one has finished.",
+        );
+        r.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
+        return r;
+    };
+    stream(s, snapshot, format, slots)
 }
 
 async fn prepare(
@@ -114,7 +135,12 @@ async fn prepare(
     Ok((snap, format))
 }
 
-fn stream(s: HttpState, snap: mfa_evidence_snapshot::Model, format: Format) -> Response {
+fn stream(
+    s: HttpState,
+    snap: mfa_evidence_snapshot::Model,
+    format: Format,
+    slots: (super::ws::SocketSlot, super::ws::SocketSlot),
+) -> Response {
     let (tx, rx) = mpsc::channel::<Result<Bytes, std::io::Error>>(8);
     let mut response = Response::builder()
         .status(StatusCode::OK)
@@ -137,15 +163,19 @@ fn stream(s: HttpState, snap: mfa_evidence_snapshot::Model, format: Format) -> R
         .header("x-evidence-digest", snap.digest.as_str())
         .header("x-evidence-rows-sha256", snap.rows_sha256.as_str())
         .header("x-evidence-previous-digest", snap.previous_digest.as_deref().unwrap_or("none"))
-        .body(Body::from_stream(futures_util::stream::unfold(rx, |mut rx| async move {
-            rx.recv().await.map(|item| (item, rx))
+        // The slots live as long as the body: until the client has it all, or goes away.
+        .body(Body::from_stream(futures_util::stream::unfold((rx, slots), |(mut rx, slots)| async move {
+            rx.recv().await.map(|item| (item, (rx, slots)))
         })))
         .unwrap_or_else(|_| {
             error(StatusCode::INTERNAL_SERVER_ERROR, "INTERNAL_SERVER_ERROR", "building the response failed")
         });
     response.headers_mut().insert("x-content-type-options", HeaderValue::from_static("nosniff"));
     tokio::spawn(async move {
-        if let Err(e) = write_rows(&s, &snap, format, &tx).await {
+        let written = tokio::time::timeout(EXPORT_DEADLINE, write_rows(&s, &snap, format, &tx))
+            .await
+            .unwrap_or(Err(WriteError::Deadline));
+        if let Err(e) = written {
             tracing::error!(snapshot = snap.id, error = %e, "evidence export stopped");
             let _ = tx.send(Err(std::io::Error::other("the export stopped; see the service log"))).await;
         }
@@ -160,6 +190,8 @@ enum WriteError {
     Db(#[from] sea_orm::DbErr),
     #[error("the client went away")]
     Gone,
+    #[error("the export ran past its deadline")]
+    Deadline,
 }
 
 async fn write_rows(

@@ -29,6 +29,8 @@ pub struct HttpState {
     pub schema: AppSchema,
     /// Open WebSockets per token subject.
     pub sockets: ws::SocketCounts,
+    /// Evidence exports streaming, per account and in all.
+    pub exports: ws::SocketCounts,
 }
 
 const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
@@ -37,7 +39,7 @@ const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 pub fn router(app: AppState, schema: AppSchema) -> Router {
     let body_limit = app.config.body_limit_bytes;
     let body_timeout = std::time::Duration::from_secs(app.config.http_body_timeout_secs.max(1));
-    let state = HttpState { app, schema, sockets: ws::SocketCounts::default() };
+    let state = HttpState { app, schema, sockets: ws::SocketCounts::default(), exports: ws::SocketCounts::default() };
     Router::new()
         .route("/graphql", get(graphql::get_handler).post(graphql::post_handler))
         .route("/graphql/ws", get(ws::handler))

@@ -65,8 +65,8 @@ pub async fn handler(State(s): State<HttpState>, ws: WebSocketUpgrade) -> Respon
 #[derive(Clone, Default)]
 pub struct SocketCounts(Arc<Mutex<HashMap<(i64, String), usize>>>);
 
-/// A socket counted against its subject until dropped.
-struct SocketSlot {
+/// A socket (or another long holder) counted against its key until dropped.
+pub(crate) struct SocketSlot {
     counts: SocketCounts,
     key: (i64, String),
 }
@@ -74,7 +74,11 @@ struct SocketSlot {
 impl SocketCounts {
     /// Counts one more socket for `caller`, unless it already has `max`.
     fn claim(&self, caller: &Caller, max: usize) -> Option<SocketSlot> {
-        let key = (caller.account_id, caller.user.clone());
+        self.claim_key((caller.account_id, caller.user.clone()), max)
+    }
+
+    /// Counts one more holder of `key`, unless it already has `max` (also used for exports).
+    pub(crate) fn claim_key(&self, key: (i64, String), max: usize) -> Option<SocketSlot> {
         let mut map = self.0.lock().unwrap_or_else(|p| p.into_inner());
         let n = map.entry(key.clone()).or_default();
         if *n >= max {

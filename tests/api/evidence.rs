@@ -413,3 +413,89 @@ async fn disconnect_purges_per_user_history_and_keeps_the_aggregate_snapshots() 
     let r = verify::verify(&app.state.db, Some(acc)).await.unwrap();
     assert!(r.holds() && r.chains as i64 == snaps, "{:?}", r.breaks);
 }
+
+/// A synthetic user as the sync writes it.
+fn synthetic_user(i: usize) -> m365_integration::db::users::UserRow {
+    use entity::states::{MfaEnforcementState, MfaStatus, MfaVerdict};
+    m365_integration::db::users::UserRow {
+        object_id: format!("{i:08x}-0000-4000-8000-000000000000"),
+        display_name: Some(format!("User {i}")),
+        user_principal_name: format!("user{i}@big.example"),
+        mail: None,
+        aliases: vec![],
+        account_enabled: true,
+        user_type: Some("Member".into()),
+        is_admin: Some(false),
+        sku_ids: vec![],
+        mfa_status: MfaStatus::Enabled,
+        mfa_methods: vec!["microsoftAuthenticatorPush".into()],
+        mfa_source: None,
+        mfa_unavailable_reason: None,
+        mfa_enforcement: MfaEnforcementState::Enforced,
+        mfa_enforcement_sources: vec![],
+        mfa_policies: vec![],
+        mfa_enforcement_reason: None,
+        mfa_verdict: MfaVerdict::Protected,
+        mfa_explanation: vec![],
+        contact_id: None,
+        contact_match: None,
+    }
+}
+
+#[tokio::test]
+async fn streaming_exports_are_capped_per_account_so_slow_readers_cannot_take_the_pool() {
+    use m365_integration::{db, evidence};
+    let app = TestApp::spawn_with(|c| c.evidence_exports_per_account = 1).await;
+    let acc = app.account("A", true).await;
+    let t = app.admin_token(acc);
+    // A tenant big enough that an unread export stays open (more than the socket buffers).
+    let db = &app.state.db;
+    let guid = "0b1e5c6a-0000-4000-8000-000000000001".to_owned().into();
+    let tenant = db::tenants::upsert_discovered(
+        db,
+        acc,
+        &[db::tenants::NewTenant { tenant_id: &guid, display_name: "Big", gdap_roles: &[] }],
+        chrono::Utc::now(),
+    )
+    .await
+    .unwrap()
+    .remove(0);
+    let rows: Vec<_> = (0..30_000).map(synthetic_user).collect();
+    let now = evidence::canonical::micros(app.state.clock.now());
+    let txn = db::write_txn(db).await.unwrap();
+    db::users::replace_users(&txn, acc, tenant.id, &rows, now).await.unwrap();
+    let ids = db::users::ids_of_tenant(&txn, tenant.id).await.unwrap();
+    let rec = evidence::Recording {
+        account_id: acc,
+        tenant: &tenant,
+        run_id: 0,
+        users: &rows,
+        user_ids: &ids,
+        snapshot: true,
+        now,
+    };
+    let snap = evidence::record(&txn, &rec).await.unwrap().snapshot.unwrap();
+    txn.commit().await.unwrap();
+    let url = app.url(&format!("/evidence/mfa?snapshot={}", snap.id));
+
+    // The first export streams to a reader that does not read; the second waits its turn.
+    let held = app.http.get(&url).bearer_auth(&t).send().await.unwrap();
+    assert_eq!(held.status(), 200);
+    let r = app.http.get(&url).bearer_auth(&t).send().await.unwrap();
+    assert_eq!(r.status(), 503);
+    assert!(r.headers().contains_key("retry-after"));
+    assert_eq!(r.json::<Value>().await.unwrap()["errors"][0]["extensions"]["code"], "TOO_MANY_EXPORTS");
+    // When the reader goes away its slot frees; the whole file then arrives.
+    drop(held);
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let r = app.http.get(&url).bearer_auth(&t).send().await.unwrap();
+        if r.status() == 200 {
+            let text = r.text().await.unwrap();
+            assert_eq!(text.lines().filter(|l| !l.starts_with("# ")).count(), 30_001);
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "the slot was not freed");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
