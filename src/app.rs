@@ -158,7 +158,13 @@ impl Application {
         tokio::spawn(sync::schedule::run(state.clone()));
         tokio::spawn(crate::evidence::retention_loop(state.clone()));
         crate::metrics::init();
-        tokio::spawn(sync::fanout::listen(state.clone()));
+        if state.db.get_database_backend() == sea_orm::DatabaseBackend::Postgres {
+            // Replicas share progress through PostgreSQL; SQLite is one process.
+            let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+            state.sync.hub.relay_to(tx);
+            tokio::spawn(sync::fanout::relay(state.clone(), rx));
+            tokio::spawn(sync::fanout::listen(state.clone()));
+        }
         tokio::spawn(crate::licenses::run(state.clone()));
         Ok(Self { listener, router, state })
     }

@@ -93,14 +93,6 @@ pub enum AppError {
     /// The stored Microsoft authorization expired or was revoked.
     #[error("Your Microsoft authorization has expired or been revoked.")]
     AuthorizationRevoked,
-    /// A subscriber fell too far behind the progress it follows.
-    #[error(
-        "This subscriber fell behind and missed {missed} progress updates. Subscribe to m365SyncProgress again to get the current state."
-    )]
-    SubscriptionLagged {
-        /// Updates skipped.
-        missed: u64,
-    },
     /// The per-user rows behind an evidence snapshot were purged (disconnect, or the tenant left
     /// GDAP); its figures and digests remain.
     #[error(
@@ -146,7 +138,6 @@ impl AppError {
             Self::BadUserInput { .. } => "BAD_USER_INPUT",
             Self::Conflict(_) => "CONFLICT",
             Self::AuthorizationRevoked => "M365_AUTHORIZATION_REVOKED",
-            Self::SubscriptionLagged { .. } => "SUBSCRIPTION_LAGGED",
             Self::EvidenceRowsPurged { .. } => "EVIDENCE_ROWS_PURGED",
             Self::Internal(_) => "INTERNAL_SERVER_ERROR",
         }
@@ -179,7 +170,6 @@ impl ErrorExtensions for AppError {
             match self {
                 Self::SyncCooldown { retry_after_seconds } => e.set("retryAfterSeconds", *retry_after_seconds),
                 Self::BadUserInput { field: Some(field), .. } => e.set("field", field.as_str()),
-                Self::SubscriptionLagged { missed } => e.set("missed", *missed),
                 _ => {}
             }
         })
@@ -248,7 +238,6 @@ mod tests {
             (AppError::bad_input("f", "m"), "BAD_USER_INPUT"),
             (AppError::Conflict("x".into()), "CONFLICT"),
             (AppError::AuthorizationRevoked, "M365_AUTHORIZATION_REVOKED"),
-            (AppError::SubscriptionLagged { missed: 3 }, "SUBSCRIPTION_LAGGED"),
             (AppError::EvidenceRowsPurged { snapshot: 1, reason: "r".into() }, "EVIDENCE_ROWS_PURGED"),
             (AppError::internal("x"), "INTERNAL_SERVER_ERROR"),
         ];

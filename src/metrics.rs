@@ -10,7 +10,9 @@
 //! | `sync_runs_total`, `sync_run_duration_seconds` | `status`, `trigger` / `status` | ended sync runs |
 //! | `sync_tenant_outcomes_total` | `outcome`, `code` | each tenant of a run |
 //! | `microsoft_requests_total`, `microsoft_retries_total` | `api` (`graph`, `token`), `status` | Microsoft calls, 429s and retries included |
-//! | `sync_progress_lagged_total` | | subscribers that fell behind the progress hub |
+//! | `sync_progress_conflated_total` | | times a subscriber fell behind and skipped to the latest state |
+//! | `sync_progress_relayed_total` | `kind` (`state`, `pointer`) | progress notifications sent to other replicas |
+//! | `sync_progress_repairs_total`, `sync_progress_listener_reconnects_total` | | progress read from the row (a missed step, a reconnect), listener reconnects |
 //! | `db_pool_connections` | `state` (`in_use`, `idle`) | database pool use at scrape time |
 
 use std::sync::OnceLock;

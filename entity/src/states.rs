@@ -6,8 +6,9 @@ use sea_orm::entity::prelude::*;
 use serde::{Deserialize, Serialize};
 
 /// Where a sync run is in its life (`sync_run.status`).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, EnumIter, DeriveActiveEnum)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, EnumIter, DeriveActiveEnum, Serialize, Deserialize)]
 #[sea_orm(rs_type = "String", db_type = "String(StringLen::None)")]
+#[serde(rename_all = "snake_case")]
 pub enum RunStatus {
     /// Accepted, not started.
     #[sea_orm(string_value = "queued")]
@@ -40,8 +41,9 @@ impl RunStatus {
 }
 
 /// The step a run is at (`sync_run.phase`); a finished run keeps the last step it reached.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, EnumIter, DeriveActiveEnum)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, EnumIter, DeriveActiveEnum, Serialize, Deserialize)]
 #[sea_orm(rs_type = "String", db_type = "String(StringLen::None)")]
+#[serde(rename_all = "snake_case")]
 pub enum RunPhase {
     /// Claimed, nothing done yet.
     #[sea_orm(string_value = "starting")]
@@ -58,8 +60,9 @@ pub enum RunPhase {
 }
 
 /// What started a sync run (`sync_run.trigger`).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, EnumIter, DeriveActiveEnum)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, EnumIter, DeriveActiveEnum, Serialize, Deserialize)]
 #[sea_orm(rs_type = "String", db_type = "String(StringLen::None)")]
+#[serde(rename_all = "snake_case")]
 pub enum RunTrigger {
     /// Trigger Sync (subject to the 30-second cooldown).
     #[sea_orm(string_value = "manual")]

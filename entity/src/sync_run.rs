@@ -6,7 +6,7 @@ use crate::{
 };
 use sea_orm::entity::prelude::*;
 
-#[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+#[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel, serde::Serialize, serde::Deserialize)]
 #[sea_orm(table_name = "sync_run")]
 pub struct Model {
     #[sea_orm(primary_key)]
@@ -32,6 +32,11 @@ pub struct Model {
     pub created_at: DateTimeUtc,
     pub started_at: Option<DateTimeUtc>,
     pub finished_at: Option<DateTimeUtc>,
+    /// Goes up by one with every change subscribers see (a run's states are ordered by it; a
+    /// terminal state comes after every other state of its run whatever its number).
+    pub version: i64,
+    /// When the state numbered `version` was reached.
+    pub updated_at: Option<DateTimeUtc>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

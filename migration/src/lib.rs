@@ -11,6 +11,7 @@ mod m20261128_000004_consent_binding;
 mod m20261128_000005_audit_event;
 mod m20261128_000006_mfa_enforcement;
 mod m20261128_000007_mfa_evidence;
+mod m20261129_000008_run_version;
 
 /// Every migration, oldest first.
 pub struct Migrator;
@@ -26,6 +27,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261128_000005_audit_event::Migration),
             Box::new(m20261128_000006_mfa_enforcement::Migration),
             Box::new(m20261128_000007_mfa_evidence::Migration),
+            Box::new(m20261129_000008_run_version::Migration),
         ]
     }
 }

@@ -316,6 +316,11 @@ pub async fn remove_all(db: &impl ConnectionTrait, account_id: i64, now: DateTim
         .col_expr(sync_run::Column::Error, Expr::value("Stopped: Microsoft 365 was disconnected."))
         .col_expr(sync_run::Column::FinishedAt, Expr::value(now))
         .col_expr(sync_run::Column::LeaseExpiresAt, Expr::value(Option::<DateTime<Utc>>::None))
+        .col_expr(
+            sync_run::Column::Version,
+            sea_orm::sea_query::ExprTrait::add(Expr::col(sync_run::Column::Version), 1),
+        )
+        .col_expr(sync_run::Column::UpdatedAt, Expr::value(now))
         .filter(sync_run::Column::AccountId.eq(account_id))
         .filter(sync_run::Column::Status.is_in(super::sync_runs::ACTIVE))
         .exec(db)

@@ -61,6 +61,11 @@ pub async fn expire_dead(db: &impl ConnectionTrait, account_id: i64, now: DateTi
         )
         .col_expr(sync_run::Column::ErrorCode, Expr::value("WORKER_LOST"))
         .col_expr(sync_run::Column::FinishedAt, Expr::value(now))
+        .col_expr(
+            sync_run::Column::Version,
+            sea_orm::sea_query::ExprTrait::add(Expr::col(sync_run::Column::Version), 1),
+        )
+        .col_expr(sync_run::Column::UpdatedAt, Expr::value(now))
         .filter(sync_run::Column::AccountId.eq(account_id))
         .filter(sync_run::Column::Status.is_in(ACTIVE))
         .filter(sync_run::Column::LeaseExpiresAt.lt(now));
@@ -124,6 +129,8 @@ pub async fn claim(
         created_at: Set(now),
         started_at: Set(Some(now)),
         finished_at: Set(None),
+        version: Set(1),
+        updated_at: Set(Some(now)),
         ..Default::default()
     }
     .insert(db)
@@ -149,7 +156,8 @@ pub async fn renew(
     Ok(res.rows_affected == 1)
 }
 
-/// Writes a run's progress, fenced by its lease; `None` when the lease was lost.
+/// Writes a run's progress, fenced by its lease; `None` when the lease was lost. The row's
+/// `version` becomes the snapshot's (the worker numbers the states it publishes).
 pub async fn save_progress(
     db: &impl ConnectionTrait,
     m: &sync_run::Model,
@@ -171,6 +179,8 @@ pub async fn save_progress(
         )
         .col_expr(sync_run::Column::FinishedAt, Expr::value(m.finished_at))
         .col_expr(sync_run::Column::LeaseExpiresAt, Expr::value(m.lease_expires_at))
+        .col_expr(sync_run::Column::Version, Expr::value(m.version))
+        .col_expr(sync_run::Column::UpdatedAt, Expr::value(m.updated_at))
         .filter(sync_run::Column::Id.eq(m.id))
         .filter(sync_run::Column::Status.eq(RunStatus::Running))
         .filter(sync_run::Column::LeaseOwner.eq(worker))

@@ -103,9 +103,13 @@ impl RunCtx {
         self.lease.is_lost() || *self.cancel.borrow()
     }
 
+    /// Changes the run's state; the change gets the next version and the time it happened.
     fn edit(&self, f: impl FnOnce(&mut sync_run::Model)) -> sync_run::Model {
+        let now = self.app.clock.now();
         let mut g = self.run.lock().unwrap_or_else(|p| p.into_inner());
         f(&mut g);
+        g.version += 1;
+        g.updated_at = Some(now);
         g.clone()
     }
 
@@ -131,7 +135,9 @@ impl RunCtx {
     /// Stores and publishes progress now (the lease is marked lost when the write is refused).
     async fn persist(&self, snapshot: sync_run::Model) {
         match self.lease.save(&self.app, &snapshot).await {
-            Ok(Some(saved)) => self.app.sync.hub.publish(&saved),
+            Ok(Some(saved)) => {
+                self.app.sync.hub.publish(&saved);
+            }
             Ok(None) => {}
             Err(e) => tracing::warn!(run_id = snapshot.id, error = %e, "saving sync progress failed"),
         }
@@ -281,7 +287,9 @@ async fn finish(ctx: &RunCtx, conn_id: i64, result: Result<(), RunFailure>) {
     metrics::counter!("sync_runs_total", "status" => status.clone(), "trigger" => trigger).increment(1);
     metrics::histogram!("sync_run_duration_seconds", "status" => status).record(took);
     match ctx.lease.save(&ctx.app, &snap).await {
-        Ok(Some(saved)) => ctx.app.sync.hub.publish(&saved),
+        Ok(Some(saved)) => {
+            ctx.app.sync.hub.publish(&saved);
+        }
         // Someone else ended the run (a disconnect cancelled it): publish what the row says.
         _ => {
             if let Ok(Some(row)) = db::sync_runs::get(&ctx.app.db, snap.account_id, snap.id).await {

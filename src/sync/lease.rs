@@ -50,6 +50,12 @@ pub async fn expire_dead(app: &AppState, account_id: i64) -> Result<u64, DbErr> 
     db::connections::lock_exclusive(&txn, account_id).await?;
     let n = db::sync_runs::expire_dead(&txn, account_id, app.clock.now()).await?;
     txn.commit().await?;
+    if n > 0 {
+        // Subscribers following the dead run get its end.
+        if let Some(run) = db::sync_runs::latest(&app.db, account_id).await? {
+            app.sync.hub.publish(&run);
+        }
+    }
     Ok(n)
 }
 

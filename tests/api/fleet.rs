@@ -119,3 +119,111 @@ async fn a_drain_hands_over_only_the_runs_it_holds() {
     let after = m365_integration::db::connections::get(&a.state.db, acc).await.unwrap().unwrap().next_sync_at;
     assert_eq!(after, before, "an idle account gets no extra sync from a deploy");
 }
+
+fn on_postgres() -> bool {
+    std::env::var("DATABASE_URL").is_ok_and(|u| u.starts_with("postgres"))
+}
+
+const PROGRESS: &str = "subscription { m365SyncProgress { id version status phase tenantsDone currentTenant \
+                        tenantResults { tenantId outcome } } }";
+
+/// A live `m365SyncProgress` subscription whose first event (the last finished run) arrived.
+async fn watch(app: &TestApp, token: &str) -> crate::ws::Ws {
+    let mut ws = crate::ws::connect(app, "graphql-transport-ws").await;
+    crate::ws::send(&mut ws, json!({"type": "connection_init", "payload": {"token": token}})).await;
+    assert_eq!(crate::ws::next(&mut ws).await.unwrap()["type"], "connection_ack");
+    crate::ws::send(&mut ws, json!({"type": "subscribe", "id": "p", "payload": {"query": PROGRESS}})).await;
+    let first = crate::ws::next(&mut ws).await.unwrap();
+    assert_eq!(first["payload"]["data"]["m365SyncProgress"]["status"], "SUCCEEDED", "{first}");
+    ws
+}
+
+/// Every state until the stream completes.
+async fn states(ws: &mut crate::ws::Ws) -> Vec<serde_json::Value> {
+    let mut out = vec![];
+    loop {
+        let msg = crate::ws::next(ws).await.expect("stream open");
+        match msg["type"].as_str().unwrap() {
+            "next" => out.push(msg["payload"]["data"]["m365SyncProgress"].clone()),
+            "complete" => return out,
+            other => panic!("unexpected {other}: {msg}"),
+        }
+    }
+}
+
+fn versions(states: &[serde_json::Value]) -> Vec<i64> {
+    states.iter().map(|s| s["version"].as_i64().unwrap()).collect()
+}
+
+#[tokio::test]
+async fn a_subscriber_on_another_replica_sees_every_state_of_the_run_in_order() {
+    if !on_postgres() {
+        return; // replicas share PostgreSQL; SQLite is one process
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let url = fresh_database_url(dir.path()).await;
+    let spec = WorldSpec { seed: 11, tenants: 8, users_per_tenant: 5 };
+    let a = TestApp::spawn_on(url.clone(), spec.clone(), |_| {}, tempfile::tempdir().unwrap()).await;
+    let b = TestApp::spawn_on(url, spec, |_| {}, dir).await;
+    let acc = a.account("A", true).await;
+    let t = a.admin_token(acc);
+    a.connected(acc).await;
+    // Dashboards on both replicas; the sync runs on A.
+    let mut on_a = watch(&a, &t).await;
+    let mut on_b = watch(&b, &t).await;
+    a.emu.state.lock().latency = Duration::from_millis(20);
+    a.state.clock.advance(Duration::from_secs(31));
+    data(a.gql(Some(&t), "mutation { triggerM365Sync { id } }", json!({})).await);
+    let seen_on_a = states(&mut on_a).await;
+    let seen_on_b = states(&mut on_b).await;
+    // The same states, in the same order, ending with the terminal one.
+    assert!(seen_on_a.len() > 16, "every tenant's start and end: {}", seen_on_a.len());
+    assert_eq!(seen_on_b, seen_on_a, "replica B relays exactly what A's worker published");
+    let v = versions(&seen_on_b);
+    assert!(v.windows(2).all(|w| w[0] < w[1]), "versions only go forward: {v:?}");
+    let last = seen_on_b.last().unwrap();
+    assert_eq!(last["status"], "SUCCEEDED");
+    assert_eq!(last["tenantsDone"], 8);
+    assert_eq!(last["tenantResults"].as_array().unwrap().len(), 8);
+}
+
+#[tokio::test]
+async fn a_subscriber_still_gets_the_end_when_the_listener_connection_is_killed_mid_run() {
+    if !on_postgres() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let url = fresh_database_url(dir.path()).await;
+    let spec = WorldSpec { seed: 12, tenants: 6, users_per_tenant: 5 };
+    let a = TestApp::spawn_on(url.clone(), spec.clone(), |_| {}, tempfile::tempdir().unwrap()).await;
+    let b = TestApp::spawn_on(url, spec, |_| {}, dir).await;
+    let acc = a.account("A", true).await;
+    let t = a.admin_token(acc);
+    a.connected(acc).await;
+    let mut on_b = watch(&b, &t).await;
+    a.emu.state.lock().latency = Duration::from_millis(150);
+    a.state.clock.advance(Duration::from_secs(31));
+    data(a.gql(Some(&t), "mutation { triggerM365Sync { id } }", json!({})).await);
+    // The run is under way on B's screen.
+    let mut seen = vec![];
+    while seen.len() < 3 {
+        let msg = crate::ws::next(&mut on_b).await.unwrap();
+        seen.push(msg["payload"]["data"]["m365SyncProgress"].clone());
+    }
+    // Every replica's listening connection dies (as in a failover or a network cut); progress
+    // sent until it is back is lost to B.
+    use sea_orm::ConnectionTrait;
+    let kill = "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
+                WHERE datname = current_database() AND pid <> pg_backend_pid() AND query ILIKE 'LISTEN%'";
+    let killed = a.state.db.query_all_raw(sea_orm::Statement::from_string(a.state.db.get_database_backend(), kill));
+    assert_eq!(killed.await.unwrap().len(), 2, "both replicas' listeners");
+    seen.extend(states(&mut on_b).await);
+    let v = versions(&seen);
+    assert!(v.windows(2).all(|w| w[0] < w[1]), "versions only go forward: {v:?}");
+    let last = seen.last().unwrap();
+    assert_eq!(last["status"], "SUCCEEDED", "{last}");
+    assert_eq!(last["tenantsDone"], 6);
+    // The stored run agrees with what B ended on.
+    let row = m365_integration::db::sync_runs::latest(&b.state.db, acc).await.unwrap().unwrap();
+    assert_eq!(row.version, last["version"].as_i64().unwrap());
+}

@@ -2,34 +2,116 @@
 
 use std::sync::Arc;
 
-use async_graphql::{Context, ErrorExtensions, Subscription};
+use async_graphql::{Context, Subscription};
 use entity::sync_run;
 use futures_util::Stream;
 use tokio::sync::broadcast::{self, error::RecvError};
 
 use crate::{
+    app::AppState,
     db,
     error::AppError,
     graphql::{ContextExt, m365_reader, types::integration::SyncRun},
+    sync::hub,
 };
 
 #[derive(Default)]
 pub struct SyncSubscription;
 
-enum Follow {
-    /// Yield this first.
-    Start(Option<Box<sync_run::Model>>, broadcast::Receiver<Arc<sync_run::Model>>),
-    /// Following run `id` (or the next one newer than `after` when `id` is None).
-    Following {
-        id: Option<i64>,
-        after: i64,
-        rx: broadcast::Receiver<Arc<sync_run::Model>>,
-    },
-    Done,
+/// Where a subscriber catches up from: the hub's latest state and the stored rows.
+trait Source: Send + Sync + 'static {
+    /// The latest state published for the account.
+    fn latest(&self, account_id: i64) -> Option<Arc<sync_run::Model>>;
+    /// Run `id` as stored.
+    fn stored(&self, account_id: i64, id: i64) -> impl Future<Output = Option<sync_run::Model>> + Send;
 }
 
-fn terminal(m: &sync_run::Model) -> bool {
-    m.status.is_terminal()
+impl Source for AppState {
+    fn latest(&self, account_id: i64) -> Option<Arc<sync_run::Model>> {
+        self.sync.hub.latest(account_id)
+    }
+
+    async fn stored(&self, account_id: i64, id: i64) -> Option<sync_run::Model> {
+        db::sync_runs::get(&self.db, account_id, id).await.ok().flatten()
+    }
+}
+
+/// One subscriber's place in its account's stream.
+struct Follow<S> {
+    source: S,
+    account_id: i64,
+    rx: broadcast::Receiver<Arc<sync_run::Model>>,
+    /// The state to send first (the current one when subscribing).
+    first: Option<Arc<sync_run::Model>>,
+    /// The run followed; `None` until a run newer than `after` appears.
+    run: Option<i64>,
+    after: i64,
+    /// The order of the last state sent: nothing older or equal is sent again.
+    sent: Option<(i64, bool, i64)>,
+}
+
+impl<S: Source> Follow<S> {
+    /// Whether `m` is a state this subscriber still needs.
+    fn wants(&self, m: &sync_run::Model) -> bool {
+        let run_ok = match self.run {
+            Some(id) => m.id == id,
+            None => m.id > self.after,
+        };
+        run_ok && self.sent.is_none_or(|s| hub::order(m) > s)
+    }
+
+    /// Records `m` as sent; `true` when the stream ends with it.
+    fn sent(&mut self, m: &sync_run::Model) -> bool {
+        self.sent = Some(hub::order(m));
+        self.run = Some(m.id);
+        m.status.is_terminal()
+    }
+
+    /// The next state to send: every state in order while this subscriber keeps up; the latest
+    /// one when it fell behind (conflation: never a stale backlog); the followed run's terminal
+    /// state always. `None` ends the stream; the flag says the state is the last one.
+    async fn next(&mut self) -> Option<(Arc<sync_run::Model>, bool)> {
+        if let Some(m) = self.first.take() {
+            if m.status.is_terminal() {
+                // A finished run: wait for the next one.
+                self.sent = Some(hub::order(&m));
+                self.after = m.id;
+            } else {
+                self.sent(&m);
+            }
+            return Some((m, false));
+        }
+        loop {
+            let m = match self.rx.recv().await {
+                Ok(m) => m,
+                Err(RecvError::Lagged(_)) => {
+                    metrics::counter!("sync_progress_conflated_total").increment(1);
+                    match self.source.latest(self.account_id) {
+                        Some(m) => m,
+                        None => continue,
+                    }
+                }
+                Err(RecvError::Closed) => return None,
+            };
+            if let Some(run) = self.run
+                && m.id > run
+            {
+                // A newer run began before this one's end reached us: its end is in the row.
+                if let Some(row) = self.source.stored(self.account_id, run).await
+                    && row.status.is_terminal()
+                    && self.wants(&row)
+                {
+                    let end = self.sent(&row);
+                    return Some((Arc::new(row), end));
+                }
+                continue;
+            }
+            if self.wants(&m) {
+                let end = self.sent(&m);
+                return Some((m, end));
+            }
+        }
+    }
 }
 
 #[Subscription]
@@ -37,13 +119,15 @@ impl SyncSubscription {
     /// Live progress of the account's sync.
     ///
     /// Contract: the first event is the current state: the running run, or the last finished one.
-    /// If that run is still going, every change follows (phase, tenants total/done/failed, users
-    /// synced, current tenant, per-tenant results) and the stream ends after the run's terminal
-    /// state (SUCCEEDED, PARTIAL, FAILED, CANCELLED). If it had already finished (or there was
-    /// none), the stream waits for the next run and follows that one to its end. Many
-    /// subscribers may watch at once; a slow subscriber never slows the sync: if it falls more
-    /// than 256 updates behind, it gets an error with `extensions.code` `SUBSCRIPTION_LAGGED`
-    /// and the stream ends; subscribe again to get the current state.
+    /// If that run is still going, every change follows in order (phase, tenants total/done/failed,
+    /// users synced, current tenant, per-tenant results; `version` goes up with each) and the
+    /// stream ends after the run's terminal state (SUCCEEDED, PARTIAL, FAILED, CANCELLED). If it
+    /// had already finished (or there was none), the stream waits for the next run and follows
+    /// that one to its end. The same stream reaches subscribers on every server, whichever runs
+    /// the sync. Many subscribers may watch at once and a slow one never slows the sync: one
+    /// that falls more than 256 changes behind skips to the latest state instead of replaying
+    /// the ones it missed (each state is complete, so nothing is lost but intermediate steps),
+    /// and the terminal state always arrives.
     /// Errors: `UNAUTHENTICATED`, `FEATURE_DISABLED`.
     async fn m365_sync_progress(
         &self,
@@ -51,111 +135,111 @@ impl SyncSubscription {
     ) -> Result<impl Stream<Item = async_graphql::Result<SyncRun>> + use<>, AppError> {
         let r = m365_reader(ctx).await?;
         let app = ctx.state().clone();
+        let account_id = r.account.id;
         // Subscribe before reading, so nothing between the read and the first event is missed.
-        let rx = app.sync.hub.subscribe(r.account.id);
-        let latest = db::sync_runs::latest(&app.db, r.account.id).await?;
-        Ok(futures_util::stream::unfold(Follow::Start(latest.map(Box::new), rx), |state| async move {
-            match state {
-                Follow::Done => None,
-                Follow::Start(Some(m), rx) => {
-                    let next = if terminal(&m) {
-                        Follow::Following { id: None, after: m.id, rx }
-                    } else {
-                        Follow::Following { id: Some(m.id), after: m.id, rx }
-                    };
-                    Some((Ok(SyncRun::from(*m)), next))
-                }
-                Follow::Start(None, rx) => next_event(None, 0, rx).await,
-                Follow::Following { id, after, rx } => next_event(id, after, rx).await,
-            }
+        let rx = app.sync.hub.subscribe(account_id);
+        let stored = db::sync_runs::latest(&app.db, account_id).await?.map(Arc::new);
+        // The hub may be ahead of the row (progress is stored at most every second).
+        let first = match (stored, app.sync.hub.latest(account_id)) {
+            (Some(s), Some(h)) => Some(if hub::order(&h) > hub::order(&s) { h } else { s }),
+            (s, h) => s.or(h),
+        };
+        let follow = Follow { source: app, account_id, rx, first, run: None, after: 0, sent: None };
+        Ok(futures_util::stream::unfold(Some(follow), |state| async move {
+            let mut f = state?;
+            let (m, last) = f.next().await?;
+            Some((Ok(SyncRun::from(m)), (!last).then_some(f)))
         }))
-    }
-}
-
-async fn next_event(
-    id: Option<i64>,
-    after: i64,
-    mut rx: broadcast::Receiver<Arc<sync_run::Model>>,
-) -> Option<(async_graphql::Result<SyncRun>, Follow)> {
-    loop {
-        match rx.recv().await {
-            Ok(m) => {
-                let wanted = match id {
-                    Some(id) => m.id == id,
-                    None => m.id > after,
-                };
-                if !wanted {
-                    continue;
-                }
-                let done = terminal(&m);
-                let next = if done { Follow::Done } else { Follow::Following { id: Some(m.id), after: m.id, rx } };
-                return Some((Ok(SyncRun::from((*m).clone())), next));
-            }
-            Err(RecvError::Lagged(missed)) => {
-                metrics::counter!("sync_progress_lagged_total").increment(1);
-                return Some((Err(AppError::SubscriptionLagged { missed }.extend()), Follow::Done));
-            }
-            Err(RecvError::Closed) => return None,
-        }
     }
 }
 
 #[cfg(test)]
 mod tests {
-    use entity::states::{RunStatus, RunTrigger};
+    use std::collections::HashMap;
+
+    use entity::states::RunStatus;
 
     use super::*;
-    use crate::graphql::types::integration::SyncRunStatus;
+    use crate::sync::hub::{Hub, tests::run};
 
-    fn run(id: i64, status: RunStatus) -> Arc<sync_run::Model> {
-        Arc::new(sync_run::Model {
-            id,
-            account_id: 1,
-            trigger: RunTrigger::Manual,
-            status,
-            phase: None,
-            current_tenant: None,
-            tenants_total: 0,
-            tenants_done: 0,
-            tenants_failed: 0,
-            users_synced: 0,
-            error: None,
-            error_code: None,
-            tenant_results: Default::default(),
-            lease_owner: None,
-            lease_expires_at: None,
-            created_by: None,
-            created_at: chrono::Utc::now(),
-            started_at: None,
-            finished_at: None,
-        })
+    #[derive(Clone, Default)]
+    struct Fake {
+        hub: Arc<Hub>,
+        rows: Arc<HashMap<i64, sync_run::Model>>,
     }
 
-    #[tokio::test]
-    async fn a_lagging_subscriber_is_told_how_to_recover() {
-        let (tx, rx) = broadcast::channel(2);
-        for _ in 0..5 {
-            tx.send(run(1, RunStatus::Running)).unwrap();
+    impl Source for Fake {
+        fn latest(&self, account_id: i64) -> Option<Arc<sync_run::Model>> {
+            self.hub.latest(account_id)
         }
-        let (item, next) = next_event(Some(1), 1, rx).await.unwrap();
-        let err = item.unwrap_err();
-        assert!(err.message.contains("Subscribe to m365SyncProgress again"));
-        let ext = err.extensions.unwrap();
-        assert_eq!(ext.get("code"), Some(&async_graphql::Value::from("SUBSCRIPTION_LAGGED")));
-        assert!(matches!(next, Follow::Done));
+
+        async fn stored(&self, _: i64, id: i64) -> Option<sync_run::Model> {
+            self.rows.get(&id).cloned()
+        }
+    }
+
+    fn follow(fake: &Fake, first: Option<sync_run::Model>) -> Follow<Fake> {
+        let rx = fake.hub.subscribe(1);
+        Follow { source: fake.clone(), account_id: 1, rx, first: first.map(Arc::new), run: None, after: 0, sent: None }
+    }
+
+    async fn drain(f: &mut Follow<Fake>) -> Vec<(i64, bool, i64)> {
+        let mut got = vec![];
+        while let Some((m, last)) = f.next().await {
+            got.push(hub::order(&m));
+            if last {
+                break;
+            }
+        }
+        got
     }
 
     #[tokio::test]
-    async fn follows_one_run_to_its_terminal_state() {
-        let (tx, rx) = broadcast::channel(8);
-        tx.send(run(1, RunStatus::Succeeded)).unwrap(); // an older run: not followed
-        tx.send(run(2, RunStatus::Running)).unwrap();
-        tx.send(run(2, RunStatus::Partial)).unwrap();
-        let (first, next) = next_event(None, 1, rx).await.unwrap();
-        assert_eq!(first.unwrap().id, async_graphql::ID::from("2"));
-        let Follow::Following { id, after, rx } = next else { panic!("keeps following") };
-        let (last, next) = next_event(id, after, rx).await.unwrap();
-        assert_eq!(last.unwrap().status, SyncRunStatus::Partial);
-        assert!(matches!(next, Follow::Done));
+    async fn follows_the_next_run_in_order_to_its_terminal_state() {
+        let fake = Fake::default();
+        let mut f = follow(&fake, Some(run(1, 5, RunStatus::Succeeded)));
+        for m in [run(2, 1, RunStatus::Running), run(2, 2, RunStatus::Running), run(2, 3, RunStatus::Partial)] {
+            fake.hub.publish(&m);
+        }
+        assert_eq!(drain(&mut f).await, vec![(1, true, 5), (2, false, 1), (2, false, 2), (2, true, 3)]);
+    }
+
+    #[tokio::test]
+    async fn a_subscriber_that_fell_behind_gets_the_latest_state_then_the_end() {
+        let fake = Fake::default();
+        let mut f = follow(&fake, Some(run(2, 1, RunStatus::Running)));
+        // Far more changes than the buffer holds, before this subscriber reads any.
+        for v in 2..=(hub::BUFFER as i64 + 100) {
+            fake.hub.publish(&run(2, v, RunStatus::Running));
+        }
+        let last = hub::BUFFER as i64 + 101;
+        let got = drain_until(&mut f, 2, || fake.hub.publish(&run(2, last, RunStatus::Succeeded))).await;
+        assert_eq!(got[0], (2, false, 1));
+        assert!(got.len() < 10, "no backlog replayed: {} states", got.len());
+        assert!(got.windows(2).all(|w| w[0] < w[1]), "only forward: {got:?}");
+        assert_eq!(got.last(), Some(&(2, true, last)), "the terminal state arrives");
+    }
+
+    /// Reads `n` states, runs `then`, and reads the rest.
+    async fn drain_until(f: &mut Follow<Fake>, n: usize, then: impl FnOnce() -> bool) -> Vec<(i64, bool, i64)> {
+        let mut got = vec![];
+        for _ in 0..n {
+            got.push(hub::order(&f.next().await.unwrap().0));
+        }
+        then();
+        got.extend(drain(f).await);
+        got
+    }
+
+    #[tokio::test]
+    async fn a_run_whose_end_was_overtaken_by_the_next_run_still_ends() {
+        let mut rows = HashMap::new();
+        rows.insert(2, run(2, 4, RunStatus::Cancelled));
+        let fake = Fake { hub: Arc::default(), rows: Arc::new(rows) };
+        let mut f = follow(&fake, Some(run(2, 3, RunStatus::Running)));
+        // Run 3 reaches this replica before run 2's end (the hub then refuses run 2's end).
+        fake.hub.publish(&run(3, 1, RunStatus::Running));
+        fake.hub.publish(&run(2, 4, RunStatus::Cancelled));
+        assert_eq!(drain(&mut f).await, vec![(2, false, 3), (2, true, 4)], "the end is read from the row");
     }
 }

@@ -1,6 +1,8 @@
 //! What the Microsoft 365 tab shows: the connection and the sync status, and sync runs.
 
-use async_graphql::{Enum, ID, SimpleObject};
+use std::sync::Arc;
+
+use async_graphql::{Enum, ID, Object, SimpleObject};
 use chrono::{DateTime, Utc};
 use entity::{m365_connection, sync_run};
 
@@ -181,75 +183,128 @@ pub struct TenantSyncResult {
 }
 
 /// One sync of the account.
-#[derive(Clone, Debug, SimpleObject)]
-pub struct SyncRun {
-    /// Run id.
-    pub id: ID,
-    /// What started it.
-    pub trigger: SyncTrigger,
-    /// Where it is in its life.
-    pub status: SyncRunStatus,
-    /// Current step while running (`starting`, `refreshing_token`, `discovering_tenants`,
-    /// `syncing_tenants`); the last step reached once finished.
-    pub phase: Option<String>,
-    /// Name of the tenant being synced right now; null when none.
-    pub current_tenant: Option<String>,
-    /// Tenants to sync in this run.
-    pub tenants_total: i32,
-    /// Tenants finished (any outcome).
-    pub tenants_done: i32,
-    /// Tenants that failed.
-    pub tenants_failed: i32,
-    /// Users written so far.
-    pub users_synced: i32,
-    /// When it was accepted.
-    pub created_at: DateTime<Utc>,
-    /// When a worker started it; null while queued.
-    pub started_at: Option<DateTime<Utc>>,
-    /// When it ended; null while queued or running.
-    pub finished_at: Option<DateTime<Utc>>,
-    /// Why the run as a whole failed or was cancelled, for a person (internal details are
-    /// logged under the error id it names, never shown); null otherwise.
-    pub error: Option<String>,
-    /// Machine-readable reason beside `error`: `M365_AUTHORIZATION_REVOKED`, `CANCELLED`,
-    /// `DISCOVERY_FAILED`, `WORKER_LOST` or `INTERNAL_SERVER_ERROR`; null when none.
-    pub error_code: Option<String>,
-    /// Per-tenant outcomes, in the order tenants finished.
-    pub tenant_results: Vec<TenantSyncResult>,
-}
+///
+/// A view over the stored run, shared between everyone it is sent to: a field is computed only
+/// when a query selects it (a subscriber asking for three fields costs three fields).
+#[derive(Clone, Debug)]
+pub struct SyncRun(pub Arc<sync_run::Model>);
 
 impl From<sync_run::Model> for SyncRun {
     fn from(m: sync_run::Model) -> Self {
-        Self {
-            id: ID(m.id.to_string()),
-            trigger: m.trigger.into(),
-            status: m.status.into(),
-            phase: m.phase.map(|p| sea_orm::ActiveEnum::to_value(&p)),
-            current_tenant: m.current_tenant,
-            tenants_total: m.tenants_total as i32,
-            tenants_done: m.tenants_done as i32,
-            tenants_failed: m.tenants_failed as i32,
-            users_synced: m.users_synced as i32,
-            created_at: m.created_at,
-            started_at: m.started_at,
-            finished_at: m.finished_at,
-            error: m.error,
-            error_code: m.error_code,
-            tenant_results: m
-                .tenant_results
-                .0
-                .into_iter()
-                .map(|r| TenantSyncResult {
-                    tenant_id: r.tenant_id.0,
-                    display_name: r.display_name,
-                    outcome: r.outcome.into(),
-                    error_code: r.error_code,
-                    error: r.error,
-                    remediation: r.remediation,
-                    users_synced: r.users_synced as i32,
-                })
-                .collect(),
-        }
+        Self(Arc::new(m))
+    }
+}
+
+impl From<Arc<sync_run::Model>> for SyncRun {
+    fn from(m: Arc<sync_run::Model>) -> Self {
+        Self(m)
+    }
+}
+
+/// One sync of the account.
+#[Object]
+impl SyncRun {
+    /// Run id.
+    async fn id(&self) -> ID {
+        ID(self.0.id.to_string())
+    }
+
+    /// What started it.
+    async fn trigger(&self) -> SyncTrigger {
+        self.0.trigger.into()
+    }
+
+    /// Where it is in its life.
+    async fn status(&self) -> SyncRunStatus {
+        self.0.status.into()
+    }
+
+    /// Current step while running (`starting`, `refreshing_token`, `discovering_tenants`,
+    /// `syncing_tenants`); the last step reached once finished.
+    async fn phase(&self) -> Option<String> {
+        self.0.phase.map(|p| sea_orm::ActiveEnum::to_value(&p))
+    }
+
+    /// Name of the tenant being synced right now; null when none.
+    async fn current_tenant(&self) -> Option<&str> {
+        self.0.current_tenant.as_deref()
+    }
+
+    /// Tenants to sync in this run.
+    async fn tenants_total(&self) -> i32 {
+        self.0.tenants_total as i32
+    }
+
+    /// Tenants finished (any outcome).
+    async fn tenants_done(&self) -> i32 {
+        self.0.tenants_done as i32
+    }
+
+    /// Tenants that failed.
+    async fn tenants_failed(&self) -> i32 {
+        self.0.tenants_failed as i32
+    }
+
+    /// Users written so far.
+    async fn users_synced(&self) -> i32 {
+        self.0.users_synced as i32
+    }
+
+    /// When it was accepted.
+    async fn created_at(&self) -> DateTime<Utc> {
+        self.0.created_at
+    }
+
+    /// When a worker started it; null while queued.
+    async fn started_at(&self) -> Option<DateTime<Utc>> {
+        self.0.started_at
+    }
+
+    /// When it ended; null while queued or running.
+    async fn finished_at(&self) -> Option<DateTime<Utc>> {
+        self.0.finished_at
+    }
+
+    /// Why the run as a whole failed or was cancelled, for a person (internal details are
+    /// logged under the error id it names, never shown); null otherwise.
+    async fn error(&self) -> Option<&str> {
+        self.0.error.as_deref()
+    }
+
+    /// Machine-readable reason beside `error`: `M365_AUTHORIZATION_REVOKED`, `CANCELLED`,
+    /// `DISCOVERY_FAILED`, `WORKER_LOST` or `INTERNAL_SERVER_ERROR`; null when none.
+    async fn error_code(&self) -> Option<&str> {
+        self.0.error_code.as_deref()
+    }
+
+    /// Per-tenant outcomes, in the order tenants finished.
+    async fn tenant_results(&self) -> Vec<TenantSyncResult> {
+        self.0
+            .tenant_results
+            .0
+            .iter()
+            .map(|r| TenantSyncResult {
+                tenant_id: r.tenant_id.0.clone(),
+                display_name: r.display_name.clone(),
+                outcome: r.outcome.into(),
+                error_code: r.error_code.clone(),
+                error: r.error.clone(),
+                remediation: r.remediation.clone(),
+                users_synced: r.users_synced as i32,
+            })
+            .collect()
+    }
+
+    /// The number of this state within the run: it goes up with every change, so a client
+    /// (or a dashboard fed by several servers) can tell the order of two states of one run. The
+    /// terminal state comes last whatever its number.
+    async fn version(&self) -> i32 {
+        self.0.version.min(i64::from(i32::MAX)) as i32
+    }
+
+    /// When this state was reached (the run's last change).
+    async fn updated_at(&self) -> DateTime<Utc> {
+        self.0.updated_at.unwrap_or(self.0.created_at)
     }
 }
 
