@@ -147,15 +147,30 @@ struct TokenArgs {
     auth_jwt_secret: Secret,
 }
 
-/// Sets up logging (`RUST_LOG`, default `info`) in the chosen format.
-pub fn init_tracing(format: LogFormat) {
+/// Sets up logging (`RUST_LOG`, default `info`) in the chosen format, and trace export when
+/// `OTEL_EXPORTER_OTLP_ENDPOINT` is set ([`crate::telemetry`]). Keep what it returns until the
+/// process ends: dropping it sends the spans still buffered.
+#[must_use = "dropping the handle stops trace export"]
+pub fn init_tracing(format: LogFormat) -> Option<crate::telemetry::Traces> {
+    use tracing_subscriber::prelude::*;
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,sqlx=warn,sea_orm=warn"));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter);
-    let _ = match format {
-        LogFormat::Json => builder.json().try_init(),
-        LogFormat::Text => builder.try_init(),
+    let (otel, traces) = match crate::telemetry::traces_endpoint_from_env() {
+        None => (None, None),
+        Some(endpoint) => match crate::telemetry::layer(&endpoint) {
+            Ok((layer, traces)) => (Some(layer), Some(traces)),
+            Err(e) => {
+                eprintln!("trace export is off: {e}");
+                (None, None)
+            }
+        },
     };
+    let fmt = match format {
+        LogFormat::Json => tracing_subscriber::fmt::layer().json().boxed(),
+        LogFormat::Text => tracing_subscriber::fmt::layer().boxed(),
+    };
+    let _ = tracing_subscriber::registry().with(otel).with(fmt).with(filter).try_init();
+    traces
 }
 
 /// Runs the command line; the exit code says whether it worked.
@@ -173,7 +188,7 @@ pub async fn main() -> ExitCode {
 async fn run(command: Command) -> Result<(), BoxError> {
     match command {
         Command::Serve(config) => {
-            init_tracing(config.log_format);
+            let _traces = init_tracing(config.log_format);
             let app = Application::build(*config).await?;
             app.run_until_stopped(shutdown_signal()).await?;
         }
@@ -214,7 +229,7 @@ async fn run(command: Command) -> Result<(), BoxError> {
 }
 
 async fn emulator(a: EmulatorArgs) -> Result<(), BoxError> {
-    init_tracing(LogFormat::Text);
+    let _traces = init_tracing(LogFormat::Text);
     let config = EmulatorConfig {
         spec: WorldSpec { seed: a.seed, tenants: a.tenants, users_per_tenant: a.users_per_tenant },
         latency: Duration::from_millis(a.latency_ms),

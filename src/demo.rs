@@ -71,7 +71,7 @@ fn demo_secrets() -> Result<DemoSecrets, BoxError> {
 
 /// Runs the demo until Ctrl-C.
 pub async fn run(args: DemoArgs) -> Result<(), BoxError> {
-    crate::cli::init_tracing(crate::config::LogFormat::Text);
+    let _traces = crate::cli::init_tracing(crate::config::LogFormat::Text);
     let secrets = demo_secrets()?;
     let mut config = Config::defaults();
     config.bind_addr = args.bind;

@@ -39,6 +39,7 @@ pub mod mapping;
 pub mod metrics;
 pub mod microsoft;
 pub mod sync;
+pub mod telemetry;
 
 /// Builders shared by unit tests.
 #[cfg(test)]

@@ -163,8 +163,9 @@ pub async fn execute(app: AppState, run: sync_run::Model, conn: m365_connection:
     let renewer = tokio::spawn(async move { lease.keep_alive(&app).await });
     let result = steps(ctx.clone(), &conn).await;
     renewer.abort();
-    finish(&ctx, conn.id, result).await;
-    tracing::info!(run_id, "sync run ended");
+    let status = finish(&ctx, conn.id, result).await;
+    tracing::Span::current().record("status", tracing::field::debug(status));
+    tracing::info!(run_id, ?status, "sync run ended");
 }
 
 async fn steps(ctx: Arc<RunCtx>, conn: &m365_connection::Model) -> Result<(), RunFailure> {
@@ -192,10 +193,32 @@ async fn steps(ctx: Arc<RunCtx>, conn: &m365_connection::Model) -> Result<(), Ru
     let mut tasks = tokio::task::JoinSet::new();
     for t in tenants {
         let (ctx, permits, rt) = (ctx.clone(), permits.clone(), session.refresh_token.clone());
-        tasks.spawn(async move {
+        let span = tracing::info_span!(
+            "sync_tenant",
+            tenant = %t.microsoft_tenant_id,
+            tenant_row = t.id,
+            outcome = tracing::field::Empty,
+            users = tracing::field::Empty,
+        );
+        let task = async move {
             let _permit = permits.acquire_owned().await.expect("the semaphore is never closed");
-            sync_tenant(&ctx, &t, &rt).await
-        });
+            let run = sync_tenant(&ctx, &t, &rt).await;
+            let span = tracing::Span::current();
+            match &run {
+                TenantRun::Done(r) => {
+                    span.record("outcome", tracing::field::debug(r.outcome));
+                    span.record("users", r.users_synced);
+                }
+                TenantRun::Revoked => {
+                    span.record("outcome", "revoked");
+                }
+                TenantRun::Skipped => {
+                    span.record("outcome", "skipped");
+                }
+            }
+            run
+        };
+        tasks.spawn(tracing::Instrument::instrument(task, span));
     }
     let mut revoked = false;
     let mut cancel = ctx.cancel.clone();
@@ -258,7 +281,8 @@ async fn steps(ctx: Arc<RunCtx>, conn: &m365_connection::Model) -> Result<(), Ru
     Ok(())
 }
 
-async fn finish(ctx: &RunCtx, conn_id: i64, result: Result<(), RunFailure>) {
+/// Ends the run; returns the status it ended with (as stored).
+async fn finish(ctx: &RunCtx, conn_id: i64, result: Result<(), RunFailure>) -> RunStatus {
     let now = ctx.app.clock.now();
     if matches!(result, Err(RunFailure::Revoked)) {
         // The partner session already marked the connection; a customer authority may be first.
@@ -289,13 +313,16 @@ async fn finish(ctx: &RunCtx, conn_id: i64, result: Result<(), RunFailure>) {
     match ctx.lease.save(&ctx.app, &snap).await {
         Ok(Some(saved)) => {
             ctx.app.sync.hub.publish(&saved);
+            saved.status
         }
         // Someone else ended the run (a disconnect cancelled it): publish what the row says.
-        _ => {
-            if let Ok(Some(row)) = db::sync_runs::get(&ctx.app.db, snap.account_id, snap.id).await {
+        _ => match db::sync_runs::get(&ctx.app.db, snap.account_id, snap.id).await {
+            Ok(Some(row)) => {
                 ctx.app.sync.hub.publish(&row);
+                row.status
             }
-        }
+            _ => snap.status,
+        },
     }
 }
 

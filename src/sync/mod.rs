@@ -129,7 +129,10 @@ pub async fn trigger(
     app.sync.hub.publish(&run);
     let rx = app.sync.cancel_channel(account_id);
     tracing::info!(account_id, run_id = run.id, trigger = ?kind, "sync started");
-    tokio::spawn(engine::execute(app.clone(), run.clone(), conn, rx));
+    // A trace of its own (a run outlives the request that started it), linked to the request.
+    let span = tracing::info_span!(parent: None, "sync_run", run_id = run.id, account_id, trigger = ?kind, status = tracing::field::Empty);
+    span.follows_from(tracing::Span::current());
+    tokio::spawn(tracing::Instrument::instrument(engine::execute(app.clone(), run.clone(), conn, rx), span));
     Ok(run)
 }
 
