@@ -34,7 +34,8 @@ pub struct Service {
     pub account: i64,
     /// The database it uses.
     pub database_url: String,
-    _dir: tempfile::TempDir,
+    envs: Vec<(String, String)>,
+    _dir: Option<tempfile::TempDir>,
 }
 
 impl Drop for Service {
@@ -91,18 +92,46 @@ impl Service {
             .output()
             .unwrap();
         let account: i64 = String::from_utf8_lossy(&out.stdout).trim().parse().expect("account id");
-        let child = Command::new(BIN).arg("serve").envs(envs).spawn().unwrap();
+        let child = Command::new(BIN).arg("serve").envs(envs.clone()).spawn().unwrap();
         let token = AuthKeys::new(&Secret::new(JWT)).mint(
             account,
             "bench",
             &[MANAGE_TENANT_SETTINGS.into()],
             Duration::from_secs(7200),
         );
-        let svc = Self { child, url, http: reqwest::Client::new(), token, account, database_url, _dir: dir };
-        while svc.http.get(format!("{}/readyz", svc.url)).send().await.is_err() {
+        let envs = envs.into_iter().map(|(k, v)| (k.to_owned(), v)).collect();
+        let svc =
+            Self { child, url, http: reqwest::Client::new(), token, account, database_url, envs, _dir: Some(dir) };
+        svc.wait_ready().await;
+        (emu, svc)
+    }
+
+    async fn wait_ready(&self) {
+        while self.http.get(format!("{}/readyz", self.url)).send().await.is_err() {
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
-        (emu, svc)
+    }
+
+    /// Another replica of this service on the same database (a second process, its own port).
+    #[allow(dead_code)] // only the fan-out bench runs a fleet
+    pub async fn replica(&self) -> Self {
+        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let mut envs = self.envs.clone();
+        envs.retain(|(k, _)| k != "BIND_ADDR");
+        envs.push(("BIND_ADDR".into(), format!("127.0.0.1:{port}")));
+        let child = Command::new(BIN).arg("serve").envs(envs.clone()).spawn().unwrap();
+        let svc = Self {
+            child,
+            url: format!("http://127.0.0.1:{port}"),
+            http: reqwest::Client::new(),
+            token: self.token.clone(),
+            account: self.account,
+            database_url: self.database_url.clone(),
+            envs,
+            _dir: None,
+        };
+        svc.wait_ready().await;
+        svc
     }
 
     /// A GraphQL request with the admin token.

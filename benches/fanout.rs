@@ -1,0 +1,224 @@
+//! Progress fan-out benchmark: N `m365SyncProgress` subscribers over graphql-transport-ws, split
+//! over the replicas (two on PostgreSQL, one on SQLite), during the 500-tenant sync.
+//!
+//! Reports, all from one run: the sync's wall time with the subscribers against the same sync
+//! with none (the ratio); per progress state, the delay from when the state was reached on the
+//! replica running the sync (`updatedAt`) to the last subscriber receiving it, p50/p99, overall
+//! and per replica; the spread between the first and the last subscriber; states lost (a state
+//! some subscriber got that another did not; every subscriber must end with the terminal state);
+//! RSS per replica before, with the subscribers idle (the cost of one idle subscription) and at
+//! peak; CPU seconds per replica.
+//!
+//! ```sh
+//! DATABASE_URL=postgres://postgres@127.0.0.1:5432/postgres cargo bench --bench fanout
+//! cargo bench --bench fanout        # SQLite: one replica
+//! ```
+//! Knobs: BENCH_SUBSCRIBERS (1000), BENCH_TENANTS (500), BENCH_USERS (200), BENCH_LATENCY_MS
+//! (20), BENCH_CONCURRENCY (8), BENCH_REPLICAS (2 on PostgreSQL, else 1).
+
+mod common;
+
+use std::{
+    collections::{BTreeMap, BTreeSet},
+    sync::{
+        Arc,
+        atomic::{AtomicUsize, Ordering},
+    },
+    time::{Duration, SystemTime, UNIX_EPOCH},
+};
+
+use common::{JWT, Service, env_or};
+use futures_util::{SinkExt, StreamExt};
+use m365_emulator::world::WorldSpec;
+use m365_integration::{auth::AuthKeys, config::Secret};
+use serde_json::{Value, json};
+use tokio_tungstenite::tungstenite::{Message, client::IntoClientRequest, http::HeaderValue};
+
+const QUERY: &str = "subscription { m365SyncProgress { id version status tenantsDone updatedAt } }";
+
+/// One state as a subscriber received it.
+struct Got {
+    run: String,
+    version: i64,
+    terminal: bool,
+    /// When the state was reached (server clock), and when it arrived here (Unix seconds).
+    reached: f64,
+    received: f64,
+}
+
+fn now() -> f64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs_f64()
+}
+
+fn unix(ts: &str) -> f64 {
+    let t: chrono::DateTime<chrono::Utc> = ts.parse().unwrap();
+    t.timestamp_micros() as f64 / 1e6
+}
+
+fn seconds(run: &Value) -> f64 {
+    unix(run["finishedAt"].as_str().unwrap()) - unix(run["startedAt"].as_str().unwrap())
+}
+
+/// A subscriber: connects, subscribes, says it is ready once the current state arrived, then
+/// records every state until the stream completes.
+async fn subscriber(url: String, token: String, ready: Arc<AtomicUsize>) -> Vec<Got> {
+    let mut req = format!("{}/graphql/ws", url.replace("http://", "ws://")).into_client_request().unwrap();
+    req.headers_mut().insert("sec-websocket-protocol", HeaderValue::from_static("graphql-transport-ws"));
+    let (mut ws, _) = tokio_tungstenite::connect_async(req).await.expect("websocket");
+    let send = |v: Value| Message::Text(v.to_string().into());
+    ws.send(send(json!({"type": "connection_init", "payload": {"token": token}}))).await.unwrap();
+    ws.send(send(json!({"type": "subscribe", "id": "1", "payload": {"query": QUERY}}))).await.unwrap();
+    let mut got = vec![];
+    let mut first = true;
+    while let Some(msg) = ws.next().await {
+        let Ok(Message::Text(text)) = msg else { continue };
+        let received = now();
+        let v: Value = serde_json::from_str(&text).unwrap();
+        match v["type"].as_str() {
+            Some("next") => {
+                let s = &v["payload"]["data"]["m365SyncProgress"];
+                if first {
+                    first = false;
+                    ready.fetch_add(1, Ordering::Relaxed);
+                    continue; // the last run's end, sent on subscribing
+                }
+                got.push(Got {
+                    run: s["id"].as_str().unwrap().to_owned(),
+                    version: s["version"].as_i64().unwrap(),
+                    terminal: s["status"] != "RUNNING",
+                    reached: unix(s["updatedAt"].as_str().unwrap()),
+                    received,
+                });
+            }
+            Some("complete") => break,
+            Some("connection_ack") => {}
+            _ => panic!("unexpected message: {text}"),
+        }
+    }
+    got
+}
+
+fn percentile(sorted: &[f64], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return f64::NAN;
+    }
+    sorted[((sorted.len() - 1) as f64 * p).round() as usize]
+}
+
+/// Delay and loss figures over some subscribers' records.
+fn figures(name: &str, subs: &[&Vec<Got>], all_versions: &BTreeSet<i64>) {
+    let mut last_arrival: BTreeMap<i64, (f64, f64, f64)> = BTreeMap::new(); // version -> (reached, first, last)
+    let mut lost = 0usize;
+    let mut without_end = 0usize;
+    for s in subs {
+        let seen: BTreeSet<i64> = s.iter().map(|g| g.version).collect();
+        lost += all_versions.difference(&seen).count();
+        if !s.last().is_some_and(|g| g.terminal) {
+            without_end += 1;
+        }
+        for g in s.iter() {
+            let e = last_arrival.entry(g.version).or_insert((g.reached, f64::MAX, 0.0));
+            e.1 = e.1.min(g.received);
+            e.2 = e.2.max(g.received);
+        }
+    }
+    let mut delay: Vec<f64> = last_arrival.values().map(|(r, _, l)| (l - r) * 1000.0).collect();
+    let mut spread: Vec<f64> = last_arrival.values().map(|(_, f, l)| (l - f) * 1000.0).collect();
+    delay.sort_by(f64::total_cmp);
+    spread.sort_by(f64::total_cmp);
+    println!(
+        "  {name}: {} subscribers, {} states; delay to the last subscriber p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms; spread p50 {:.1} ms, p99 {:.1} ms; states lost {lost}; without the terminal state {without_end}",
+        subs.len(),
+        last_arrival.len(),
+        percentile(&delay, 0.5),
+        percentile(&delay, 0.99),
+        delay.last().copied().unwrap_or(f64::NAN),
+        percentile(&spread, 0.5),
+        percentile(&spread, 0.99),
+    );
+}
+
+#[tokio::main]
+async fn main() {
+    let n: usize = env_or("BENCH_SUBSCRIBERS", 1000);
+    let tenants: usize = env_or("BENCH_TENANTS", 500);
+    let users: usize = env_or("BENCH_USERS", 200);
+    let latency_ms: u64 = env_or("BENCH_LATENCY_MS", 20);
+    let concurrency: usize = env_or("BENCH_CONCURRENCY", 8);
+    let on_pg = std::env::var("DATABASE_URL").is_ok_and(|u| u.starts_with("postgres"));
+    let replicas: usize = env_or("BENCH_REPLICAS", if on_pg { 2 } else { 1 }).clamp(1, 2);
+    let spec = WorldSpec { seed: 42, tenants, users_per_tenant: users };
+    let extra = [("SYNC_CONCURRENCY", concurrency.to_string()), ("HTTP_MAX_CONNECTIONS", "4096".into())];
+    let (_emu, a) = Service::start("fanout", spec, Duration::from_millis(latency_ms), &extra).await;
+    let mut fleet = vec![a];
+    if replicas == 2 {
+        let b = fleet[0].replica().await;
+        fleet.push(b);
+    }
+    println!(
+        "emulator: {tenants} tenants x {users} users, {latency_ms} ms latency; {replicas} replica(s) on {}; {n} subscribers",
+        fleet[0].database_url.split('?').next().unwrap_or("")
+    );
+    let a = &fleet[0];
+    a.connect().await;
+    a.wait_run().await;
+
+    // The same sync with nobody watching: the reference.
+    let d = a.gql("mutation { triggerM365Sync { id } }", json!({})).await;
+    assert!(d["errors"].is_null(), "{d}");
+    let cooldown_ends = tokio::time::Instant::now() + Duration::from_secs(31);
+    let alone = seconds(&a.wait_run().await);
+    let rss_before: Vec<f64> = fleet.iter().map(Service::rss_mb).collect();
+
+    // N viewers (each its own token subject), spread over the replicas.
+    let keys = AuthKeys::new(&Secret::new(JWT));
+    let ready = Arc::new(AtomicUsize::new(0));
+    let mut tasks = vec![];
+    for i in 0..n {
+        let token = keys.mint(a.account, &format!("viewer-{i}"), &[], Duration::from_secs(7200));
+        let url = fleet[i % replicas].url.clone();
+        tasks.push(tokio::spawn(subscriber(url, token, ready.clone())));
+    }
+    while ready.load(Ordering::Relaxed) < n {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let rss_idle: Vec<f64> = fleet.iter().map(Service::rss_mb).collect();
+    tokio::time::sleep_until(cooldown_ends).await;
+
+    // The sync again, watched.
+    let cpu_before: Vec<f64> = fleet.iter().map(Service::cpu_seconds).collect();
+    let d = a.gql("mutation { triggerM365Sync { id } }", json!({})).await;
+    assert!(d["errors"].is_null(), "{d}");
+    let run_id = d["data"]["triggerM365Sync"]["id"].as_str().unwrap().to_owned();
+    let mut peak = rss_idle.clone();
+    let mut results = vec![];
+    for t in tasks {
+        while !t.is_finished() {
+            for (p, s) in peak.iter_mut().zip(&fleet) {
+                *p = p.max(s.rss_mb());
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        results.push(t.await.unwrap());
+    }
+    let watched = seconds(&a.wait_run().await);
+    let cpu: Vec<f64> = fleet.iter().zip(&cpu_before).map(|(s, b)| s.cpu_seconds() - b).collect();
+
+    for r in &mut results {
+        r.retain(|g| g.run == run_id);
+    }
+    let all: BTreeSet<i64> = results.iter().flat_map(|r| r.iter().map(|g| g.version)).collect();
+    println!("\nsync wall time: {alone:.2}s alone, {watched:.2}s watched; ratio {:.2}", watched / alone);
+    println!("states published (seen by anyone): {}", all.len());
+    figures("all", &results.iter().collect::<Vec<_>>(), &all);
+    for (i, name) in ["replica A (runs the sync)", "replica B (relayed)"].iter().take(replicas).enumerate() {
+        let subs: Vec<&Vec<Got>> = results.iter().skip(i).step_by(replicas).collect();
+        figures(name, &subs, &all);
+        let per_sub_kb = (rss_idle[i] - rss_before[i]) * 1024.0 / subs.len() as f64;
+        println!(
+            "    RSS {:.0} MB before, {:.0} MB with its subscribers idle ({per_sub_kb:.1} KB each), {:.0} MB peak; CPU {:.2}s during the sync",
+            rss_before[i], rss_idle[i], peak[i], cpu[i]
+        );
+    }
+}
