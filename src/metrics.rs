@@ -9,6 +9,7 @@
 //! | `websocket_connections`, `websocket_subscriptions` | | open sockets and running subscriptions (gauges) |
 //! | `sync_runs_total`, `sync_run_duration_seconds` | `status`, `trigger` / `status` | ended sync runs |
 //! | `sync_tenant_outcomes_total` | `outcome`, `code` | each tenant of a run |
+//! | `sync_user_rows_total` | `write` (`written`, `unchanged`, `removed`) | user rows a sync wrote, left as they were (same content), removed |
 //! | `microsoft_requests_total`, `microsoft_retries_total` | `api` (`graph`, `token`), `status` | Microsoft calls, 429s and retries included |
 //! | `sync_progress_conflated_total` | | times a subscriber fell behind and skipped to the latest state |
 //! | `sync_progress_relayed_total` | `kind` (`state`, `pointer`) | progress notifications sent to other replicas |

@@ -48,7 +48,11 @@ pub struct Model {
     pub contact_id: Option<i64>,
     /// `linked:<address>`, or `ambiguous` when several contacts matched.
     pub contact_match: Option<String>,
+    /// When a sync last wrote a change to the row (one that finds the user unchanged leaves it).
     pub synced_at: DateTimeUtc,
+    /// Digest of the synced content (see `db::users::content_hash`): a sync rewrites the row only
+    /// when it differs. 0 = unknown (the next sync rewrites it).
+    pub content_hash: i64,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -12,6 +12,7 @@ mod m20261128_000005_audit_event;
 mod m20261128_000006_mfa_enforcement;
 mod m20261128_000007_mfa_evidence;
 mod m20261129_000008_run_version;
+mod m20261129_000009_user_content_hash;
 
 /// Every migration, oldest first.
 pub struct Migrator;
@@ -28,6 +29,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261128_000006_mfa_enforcement::Migration),
             Box::new(m20261128_000007_mfa_evidence::Migration),
             Box::new(m20261129_000008_run_version::Migration),
+            Box::new(m20261129_000009_user_content_hash::Migration),
         ]
     }
 }

@@ -55,17 +55,107 @@ pub struct LicenseRow {
 /// Rows per INSERT: 27 columns × 400 stays well inside SQLite's bound-parameter limit (32,766).
 const CHUNK: usize = 400;
 
-/// Writes a tenant's complete user listing: upserts every user (stamped `synced_at = now`),
-/// then removes the tenant's users the listing no longer has. Call only with a complete listing.
+/// What a sync changed in a tenant's users.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct UsersWritten {
+    /// Rows inserted or rewritten (new users, and users whose content changed).
+    pub written: usize,
+    /// Rows removed (users the listing no longer has).
+    pub removed: usize,
+}
+
+/// What is stored of a user, to tell whether a sync must rewrite it.
+#[derive(Debug, sea_orm::FromQueryResult)]
+struct StoredUser {
+    id: i64,
+    object_id: String,
+    content_hash: i64,
+    contact_id: Option<i64>,
+    contact_match: Option<String>,
+}
+
+/// A digest of what a sync writes to a user's row, except its contact link (contact matching
+/// also writes that, on its own, so it is compared as stored) and the timestamps. Stable across
+/// builds: SHA-256 over length-prefixed fields, first 8 bytes.
+pub fn content_hash(u: &UserRow) -> i64 {
+    use sha2::{Digest, Sha256};
+    let mut h = Sha256::new();
+    let mut put = |tag: u8, b: &[u8]| {
+        h.update([tag]);
+        h.update((b.len() as u64).to_le_bytes());
+        h.update(b);
+    };
+    let text = |put: &mut dyn FnMut(u8, &[u8]), v: Option<&str>| match v {
+        Some(v) => put(1, v.as_bytes()),
+        None => put(0, &[]),
+    };
+    let list = |put: &mut dyn FnMut(u8, &[u8]), v: &[String]| {
+        put(2, &(v.len() as u64).to_le_bytes());
+        for s in v {
+            put(1, s.as_bytes());
+        }
+    };
+    let enumv = |v: String| v;
+    text(&mut put, Some(&u.object_id));
+    text(&mut put, u.display_name.as_deref());
+    text(&mut put, Some(&u.user_principal_name));
+    text(&mut put, u.mail.as_deref());
+    list(&mut put, &u.aliases);
+    put(3, &[u.account_enabled as u8]);
+    text(&mut put, u.user_type.as_deref());
+    put(3, &[u.is_admin.map_or(2, u8::from)]);
+    put(3, &[u8::from(!u.sku_ids.is_empty())]);
+    text(&mut put, Some(&enumv(sea_orm::ActiveEnum::to_value(&u.mfa_status))));
+    list(&mut put, &u.mfa_methods);
+    text(&mut put, u.mfa_source.map(|s| sea_orm::ActiveEnum::to_value(&s)).as_deref());
+    text(&mut put, u.mfa_unavailable_reason.as_deref());
+    text(&mut put, Some(&sea_orm::ActiveEnum::to_value(&u.mfa_enforcement)));
+    text(&mut put, Some(&serde_json::to_string(&u.mfa_enforcement_sources).unwrap_or_default()));
+    list(&mut put, &u.mfa_policies);
+    text(&mut put, u.mfa_enforcement_reason.as_deref());
+    text(&mut put, Some(&sea_orm::ActiveEnum::to_value(&u.mfa_verdict)));
+    list(&mut put, &u.mfa_explanation);
+    let d = h.finalize();
+    i64::from_le_bytes(d[..8].try_into().expect("8 bytes"))
+}
+
+/// Writes a tenant's complete user listing: inserts new users, rewrites (stamped `synced_at =
+/// now`) only users whose content or contact link changed, and removes the tenant's users the
+/// listing no longer has. A sync that finds nothing changed writes no user row. Call only with a
+/// complete listing.
 pub async fn replace_users(
     db: &impl ConnectionTrait,
     account_id: i64,
     tenant_row: i64,
     users: &[UserRow],
     now: DateTime<Utc>,
-) -> Result<u64, DbErr> {
-    for chunk in users.chunks(CHUNK) {
-        let rows = chunk.iter().map(|u| m365_user::ActiveModel {
+) -> Result<UsersWritten, DbErr> {
+    let stored = m365_user::Entity::find()
+        .select_only()
+        .columns([
+            m365_user::Column::Id,
+            m365_user::Column::ObjectId,
+            m365_user::Column::ContentHash,
+            m365_user::Column::ContactId,
+            m365_user::Column::ContactMatch,
+        ])
+        .filter(m365_user::Column::TenantId.eq(tenant_row))
+        .into_model::<StoredUser>()
+        .all(db)
+        .await?;
+    let mut stored: HashMap<&str, &StoredUser> = stored.iter().map(|s| (s.object_id.as_str(), s)).collect();
+    let mut changed: Vec<(&UserRow, i64)> = vec![];
+    for u in users {
+        let hash = content_hash(u);
+        match stored.remove(u.object_id.as_str()) {
+            Some(s) if s.content_hash == hash && s.contact_id == u.contact_id && s.contact_match == u.contact_match => {
+            }
+            _ => changed.push((u, hash)),
+        }
+    }
+    let gone: Vec<i64> = stored.values().map(|s| s.id).collect();
+    for chunk in changed.chunks(CHUNK) {
+        let rows = chunk.iter().map(|(u, hash)| m365_user::ActiveModel {
             account_id: Set(account_id),
             tenant_id: Set(tenant_row),
             object_id: Set(u.object_id.clone()),
@@ -90,6 +180,7 @@ pub async fn replace_users(
             mfa_explanation: Set(StringList(u.mfa_explanation.clone())),
             contact_id: Set(u.contact_id),
             contact_match: Set(u.contact_match.clone()),
+            content_hash: Set(*hash),
             synced_at: Set(now),
             ..Default::default()
         });
@@ -118,6 +209,7 @@ pub async fn replace_users(
                         m365_user::Column::MfaExplanation,
                         m365_user::Column::ContactId,
                         m365_user::Column::ContactMatch,
+                        m365_user::Column::ContentHash,
                         m365_user::Column::SyncedAt,
                     ])
                     .to_owned(),
@@ -125,14 +217,6 @@ pub async fn replace_users(
             .exec_without_returning(db)
             .await?;
     }
-    let gone: Vec<i64> = m365_user::Entity::find()
-        .select_only()
-        .column(m365_user::Column::Id)
-        .filter(m365_user::Column::TenantId.eq(tenant_row))
-        .filter(m365_user::Column::SyncedAt.lt(now))
-        .into_tuple()
-        .all(db)
-        .await?;
     for chunk in gone.chunks(CHUNK) {
         m365_user_license::Entity::delete_many()
             .filter(m365_user_license::Column::UserId.is_in(chunk.iter().copied()))
@@ -140,7 +224,7 @@ pub async fn replace_users(
             .await?;
         m365_user::Entity::delete_many().filter(m365_user::Column::Id.is_in(chunk.iter().copied())).exec(db).await?;
     }
-    Ok(gone.len() as u64)
+    Ok(UsersWritten { written: changed.len(), removed: gone.len() })
 }
 
 /// `object_id → id` of a tenant's users.
@@ -156,8 +240,9 @@ pub async fn ids_of_tenant(db: &impl ConnectionTrait, tenant_row: i64) -> Result
         .collect())
 }
 
-/// Replaces the tenant's license assignments with the users' current `assignedLicenses`
-/// (`ids`: [`ids_of_tenant`] after the users were written).
+/// Makes the tenant's license assignments the users' current `assignedLicenses`
+/// (`ids`: [`ids_of_tenant`] after the users were written): only the assignments that ended are
+/// deleted and only new ones inserted, so an unchanged tenant costs one read.
 pub async fn replace_assignments(
     db: &impl ConnectionTrait,
     account_id: i64,
@@ -165,21 +250,36 @@ pub async fn replace_assignments(
     users: &[UserRow],
     ids: &HashMap<String, i64>,
 ) -> Result<(), DbErr> {
-    m365_user_license::Entity::delete_many()
-        .filter(m365_user_license::Column::TenantId.eq(tenant_row))
-        .exec(db)
-        .await?;
-    let pairs: Vec<(i64, &str)> = users
+    let wanted: std::collections::HashSet<(i64, &str)> = users
         .iter()
         .filter_map(|u| ids.get(&u.object_id).map(|id| (*id, u)))
-        .flat_map(|(id, u)| {
-            let mut skus: Vec<&str> = u.sku_ids.iter().map(String::as_str).collect();
-            skus.sort_unstable();
-            skus.dedup();
-            skus.into_iter().map(move |s| (id, s))
-        })
+        .flat_map(|(id, u)| u.sku_ids.iter().map(move |s| (id, s.as_str())))
         .collect();
-    for chunk in pairs.chunks(CHUNK * 4) {
+    let stored: Vec<(i64, i64, String)> = m365_user_license::Entity::find()
+        .select_only()
+        .columns([m365_user_license::Column::Id, m365_user_license::Column::UserId, m365_user_license::Column::SkuId])
+        .filter(m365_user_license::Column::TenantId.eq(tenant_row))
+        .into_tuple()
+        .all(db)
+        .await?;
+    let mut ended = vec![];
+    let mut kept = std::collections::HashSet::new();
+    for (id, user, sku) in &stored {
+        // A pair stored twice is a duplicate: the second goes.
+        if wanted.contains(&(*user, sku.as_str())) && kept.insert((*user, sku.as_str())) {
+            continue;
+        }
+        ended.push(*id);
+    }
+    for chunk in ended.chunks(CHUNK * 4) {
+        m365_user_license::Entity::delete_many()
+            .filter(m365_user_license::Column::Id.is_in(chunk.iter().copied()))
+            .exec(db)
+            .await?;
+    }
+    let mut added: Vec<(i64, &str)> = wanted.into_iter().filter(|p| !kept.contains(p)).collect();
+    added.sort_unstable();
+    for chunk in added.chunks(CHUNK * 4) {
         let rows = chunk.iter().map(|(user_id, sku)| m365_user_license::ActiveModel {
             account_id: Set(account_id),
             tenant_id: Set(tenant_row),
@@ -598,4 +698,71 @@ fn counts<E: EntityTrait>(
         .column_as(count_when(c.verdict.eq(MfaVerdict::Unknown)), "unknown")
         .filter(conditions(c, account_id, f))
         .group_by(c.tenant)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn row() -> UserRow {
+        UserRow {
+            object_id: "u1".into(),
+            display_name: Some("Ann".into()),
+            user_principal_name: "ann@contoso.com".into(),
+            mail: None,
+            aliases: vec!["a@contoso.com".into()],
+            account_enabled: true,
+            user_type: Some("Member".into()),
+            is_admin: Some(false),
+            sku_ids: vec!["sku".into()],
+            mfa_status: MfaStatus::Enabled,
+            mfa_methods: vec!["microsoftAuthenticator".into()],
+            mfa_source: Some(MfaSource::RegistrationReport),
+            mfa_unavailable_reason: None,
+            mfa_enforcement: MfaEnforcementState::Enforced,
+            mfa_enforcement_sources: vec![EnforcementSource::SecurityDefaults],
+            mfa_policies: vec![],
+            mfa_enforcement_reason: None,
+            mfa_verdict: MfaVerdict::Protected,
+            mfa_explanation: vec!["Security defaults require MFA.".into()],
+            contact_id: None,
+            contact_match: None,
+        }
+    }
+
+    #[test]
+    fn the_content_hash_sees_every_synced_field_and_nothing_else() {
+        let base = content_hash(&row());
+        assert_eq!(content_hash(&row()), base, "deterministic");
+        type Change = Box<dyn Fn(&mut UserRow)>;
+        let changes: Vec<Change> = vec![
+            Box::new(|u| u.display_name = Some("Anne".into())),
+            Box::new(|u| u.display_name = None),
+            Box::new(|u| u.mail = Some(String::new())), // None and "" differ
+            Box::new(|u| u.aliases.push("b@contoso.com".into())),
+            Box::new(|u| u.account_enabled = false),
+            Box::new(|u| u.is_admin = None),
+            Box::new(|u| u.sku_ids.clear()),
+            Box::new(|u| u.mfa_status = MfaStatus::Disabled),
+            Box::new(|u| u.mfa_methods.clear()),
+            Box::new(|u| u.mfa_enforcement_sources.clear()),
+            Box::new(|u| u.mfa_policies.push("Require MFA".into())),
+            Box::new(|u| u.mfa_verdict = MfaVerdict::NotEnforced),
+            Box::new(|u| u.mfa_explanation.push("More.".into())),
+            // Field boundaries count: moving text from one list item to the next is a change.
+            Box::new(|u| u.aliases = vec!["a@contoso.".into(), "com".into()]),
+        ];
+        for (i, change) in changes.iter().enumerate() {
+            let mut u = row();
+            change(&mut u);
+            assert_ne!(content_hash(&u), base, "change {i} is seen");
+        }
+        // A license that changes which SKU (not whether any) is the assignments' business.
+        let mut u = row();
+        u.sku_ids = vec!["other".into()];
+        assert_eq!(content_hash(&u), base);
+        // The contact link is compared as stored, not hashed.
+        u.contact_id = Some(5);
+        assert_eq!(content_hash(&u), base);
+    }
 }

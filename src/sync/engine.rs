@@ -460,7 +460,11 @@ async fn write_tenant(ctx: &RunCtx, t: &m365_tenant::Model, read: &TenantRead) -
     let index = contacts::index_for_tenant(&txn, t.id).await.map_err(db_err)?;
     let p = plan::plan(&t.display_name, read, &mfa, index.as_ref(), now);
     let account = ctx.account_id();
-    db::users::replace_users(&txn, account, t.id, &p.users, now).await.map_err(db_err)?;
+    let written = db::users::replace_users(&txn, account, t.id, &p.users, now).await.map_err(db_err)?;
+    metrics::counter!("sync_user_rows_total", "write" => "written").increment(written.written as u64);
+    metrics::counter!("sync_user_rows_total", "write" => "unchanged")
+        .increment(p.users.len().saturating_sub(written.written) as u64);
+    metrics::counter!("sync_user_rows_total", "write" => "removed").increment(written.removed as u64);
     let user_ids = db::users::ids_of_tenant(&txn, t.id).await.map_err(db_err)?;
     db::users::replace_assignments(&txn, account, t.id, &p.users, &user_ids).await.map_err(db_err)?;
     evidence::record(

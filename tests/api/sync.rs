@@ -451,3 +451,76 @@ async fn progress_needs_the_tab_and_a_valid_token() {
     let msg = next(&mut ws).await.unwrap();
     assert_eq!(msg["payload"]["errors"][0]["extensions"]["code"], "UNAUTHENTICATED");
 }
+
+/// Each user's `(id, synced_at)` and each assignment's id, to tell rewritten rows from kept ones.
+async fn stored(app: &TestApp) -> (std::collections::BTreeMap<String, (i64, chrono::DateTime<chrono::Utc>)>, Vec<i64>) {
+    let db = &app.state.db;
+    let users =
+        M365User::find().all(db).await.unwrap().into_iter().map(|u| (u.object_id, (u.id, u.synced_at))).collect();
+    let mut assignments: Vec<i64> = M365UserLicense::find().all(db).await.unwrap().into_iter().map(|a| a.id).collect();
+    assignments.sort_unstable();
+    (users, assignments)
+}
+
+#[tokio::test]
+async fn a_sync_that_finds_nothing_changed_rewrites_no_user_and_no_assignment() {
+    let app = TestApp::spawn_world(WorldSpec { seed: 21, tenants: 3, users_per_tenant: 6 }, |_| {}).await;
+    let acc = app.account("A", true).await;
+    let t = app.admin_token(acc);
+    app.connected(acc).await;
+    let (users, assignments) = stored(&app).await;
+    assert_eq!(users.len(), 18);
+    assert!(!assignments.is_empty());
+    let tuples = |app: &TestApp| {
+        let db = app.state.db.clone();
+        async move {
+            use sea_orm::ConnectionTrait;
+            if db.get_database_backend() != sea_orm::DatabaseBackend::Postgres {
+                return None;
+            }
+            // PostgreSQL writes a new row version (a new xmin) for every UPDATE, even one that
+            // sets the same values: an unchanged xmin proves the row was not written.
+            let sql = "SELECT object_id, xmin::text AS x FROM m365_user ORDER BY object_id";
+            let rows = db.query_all_raw(sea_orm::Statement::from_string(db.get_database_backend(), sql)).await.unwrap();
+            Some(rows.iter().map(|r| r.try_get::<String>("", "x").unwrap()).collect::<Vec<_>>())
+        }
+    };
+    let xmin_before = tuples(&app).await;
+
+    // Nothing changed in Microsoft.
+    app.state.clock.advance(Duration::from_secs(31));
+    data(app.gql(Some(&t), TRIGGER, json!({})).await);
+    let sync = app.wait_idle(&t).await;
+    assert_eq!(sync["lastRun"]["status"], "SUCCEEDED");
+    assert_eq!(sync["lastRun"]["usersSynced"], 18, "every user was read");
+    assert_eq!(stored(&app).await, (users.clone(), assignments.clone()), "no user and no assignment rewritten");
+    assert_eq!(tuples(&app).await, xmin_before, "no row version written");
+
+    // One user changes: a new name and one license fewer. Only that user is rewritten.
+    let (changed, dropped_sku) = {
+        let mut g = app.emu.state.lock();
+        // tenants[0] is the partner; customers follow.
+        let u = g
+            .world
+            .tenants
+            .iter_mut()
+            .skip(1)
+            .flat_map(|t| t.users.iter_mut())
+            .find(|u| !u.sku_ids.is_empty())
+            .unwrap();
+        u.display_name = "Renamed Person".into();
+        (u.id.clone(), u.sku_ids.pop().unwrap())
+    };
+    app.state.clock.advance(Duration::from_secs(31));
+    data(app.gql(Some(&t), TRIGGER, json!({})).await);
+    app.wait_idle(&t).await;
+    let (after, after_assignments) = stored(&app).await;
+    for (oid, (id, synced)) in &after {
+        assert_eq!(users[oid].0, *id, "ids are kept");
+        assert_eq!(*synced != users[oid].1, *oid == changed, "only {changed} is rewritten ({oid})");
+    }
+    assert_eq!(after_assignments.len(), assignments.len() - 1, "{dropped_sku} unassigned");
+    assert!(after_assignments.iter().all(|a| assignments.contains(a)), "the other assignments are kept");
+    let renamed = M365User::find().filter(entity::m365_user::Column::ObjectId.eq(&changed)).one(&app.state.db);
+    assert_eq!(renamed.await.unwrap().unwrap().display_name.as_deref(), Some("Renamed Person"));
+}

@@ -98,7 +98,8 @@ pub struct MfaInfo {
     pub methods: Vec<String>,
     /// Where the answer came from; null when unavailable.
     pub source: Option<MfaSource>,
-    /// When it was read.
+    /// When a sync last wrote a change to these facts (a sync that reads the same facts keeps
+    /// the earlier time; the tenant's `lastSyncedAt` says when they were last read).
     pub checked_at: Option<DateTime<Utc>>,
     /// Why it is unavailable (missing GDAP role, missing consent scope, no Entra ID P1); null otherwise.
     pub unavailable_reason: Option<String>,
@@ -158,7 +159,8 @@ pub struct M365User {
     pub is_licensed: bool,
     /// MFA state.
     pub mfa: MfaInfo,
-    /// When the user was last written by a sync.
+    /// When a sync last wrote a change to the user (a sync that finds nothing changed does not
+    /// rewrite it; the tenant's `lastSyncedAt` says when it was last read).
     pub synced_at: DateTime<Utc>,
     #[graphql(skip)]
     pub row: i64,
@@ -212,6 +214,7 @@ pub fn history_as_user(h: entity::mfa_history::Model) -> m365_user::Model {
         contact_id: None,
         contact_match: None,
         synced_at: h.valid_from,
+        content_hash: 0,
     }
 }
 
