@@ -12,6 +12,7 @@ pub mod m365_connection;
 pub mod m365_license;
 pub mod m365_tenant;
 pub mod m365_user;
+pub mod m365_user_count;
 pub mod m365_user_license;
 pub mod mfa_evidence_chain;
 pub mod mfa_evidence_snapshot;

@@ -13,6 +13,7 @@ mod m20261128_000006_mfa_enforcement;
 mod m20261128_000007_mfa_evidence;
 mod m20261129_000008_run_version;
 mod m20261129_000009_user_content_hash;
+mod m20261129_000010_user_counts;
 
 /// Every migration, oldest first.
 pub struct Migrator;
@@ -30,6 +31,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261128_000007_mfa_evidence::Migration),
             Box::new(m20261129_000008_run_version::Migration),
             Box::new(m20261129_000009_user_content_hash::Migration),
+            Box::new(m20261129_000010_user_counts::Migration),
         ]
     }
 }

@@ -12,7 +12,9 @@ pub async fn get(db: &impl ConnectionTrait, account_id: i64) -> Result<Option<m3
 }
 
 use chrono::{DateTime, Utc};
-use entity::{m365_license, m365_tenant, m365_user, m365_user_license, oauth_state, sync_run, tenant_mapping};
+use entity::{
+    m365_license, m365_tenant, m365_user, m365_user_count, m365_user_license, oauth_state, sync_run, tenant_mapping,
+};
 use sea_orm::{ActiveModelTrait, Set, sea_query::Expr};
 
 /// Stores a new one-time connect state (only its hash).
@@ -337,6 +339,7 @@ pub async fn remove_all(db: &impl ConnectionTrait, account_id: i64, now: DateTim
         .exec(db)
         .await?
         .rows_affected;
+    m365_user_count::Entity::delete_many().filter(m365_user_count::Column::AccountId.eq(account_id)).exec(db).await?;
     let licenses = m365_license::Entity::delete_many()
         .filter(m365_license::Column::AccountId.eq(account_id))
         .exec(db)

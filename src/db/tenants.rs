@@ -2,7 +2,7 @@
 
 use chrono::{DateTime, Utc};
 use entity::{
-    m365_license, m365_tenant, m365_user, m365_user_license,
+    m365_license, m365_tenant, m365_user, m365_user_count, m365_user_license,
     states::{MfaSource, TenantOutcome},
     tenant_mapping,
     types::{MfaPolicy, StringList, TenantGuid},
@@ -79,6 +79,7 @@ pub async fn remove(db: &impl ConnectionTrait, tenant_row: i64) -> Result<(), Db
         .exec(db)
         .await?;
     m365_user::Entity::delete_many().filter(m365_user::Column::TenantId.eq(tenant_row)).exec(db).await?;
+    m365_user_count::Entity::delete_many().filter(m365_user_count::Column::TenantId.eq(tenant_row)).exec(db).await?;
     m365_license::Entity::delete_many().filter(m365_license::Column::TenantId.eq(tenant_row)).exec(db).await?;
     tenant_mapping::Entity::delete_many().filter(tenant_mapping::Column::TenantId.eq(tenant_row)).exec(db).await?;
     m365_tenant::Entity::delete_by_id(tenant_row).exec(db).await?;

@@ -5,7 +5,7 @@ use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
 use entity::{
-    m365_license, m365_user, m365_user_license, mfa_history,
+    m365_license, m365_user, m365_user_count, m365_user_license, mfa_history,
     states::{EnforcementSource, MfaEnforcementState, MfaSource, MfaStatus, MfaVerdict},
     types::{EnforcementSources, EvidenceFigures, StringList},
 };
@@ -224,7 +224,72 @@ pub async fn replace_users(
             .await?;
         m365_user::Entity::delete_many().filter(m365_user::Column::Id.is_in(chunk.iter().copied())).exec(db).await?;
     }
+    if !changed.is_empty() || !gone.is_empty() {
+        recount(db, &[tenant_row]).await?;
+    }
     Ok(UsersWritten { written: changed.len(), removed: gone.len() })
+}
+
+/// The columns of `m365_user_count`, in the order [`TALLY`] selects them.
+const TALLY_COLUMNS: &str =
+    "account_id, tenant_id, mfa_status, mfa_verdict, is_admin, account_enabled, is_licensed, contact_linked, users";
+/// The tally of one tenant's users (bind the tenant row as the only parameter).
+const TALLY: &str = "SELECT account_id, tenant_id, mfa_status, mfa_verdict, is_admin, account_enabled, is_licensed, \
+     contact_id IS NOT NULL, COUNT(*) FROM m365_user WHERE tenant_id = $1 GROUP BY account_id, tenant_id, mfa_status, \
+     mfa_verdict, is_admin, account_enabled, is_licensed, contact_id IS NOT NULL";
+
+/// Recounts the tenants' user tallies (`m365_user_count`) from their users. Call in the
+/// transaction that changed the users, so a reader sees users and tallies from the same moment.
+pub async fn recount(db: &impl ConnectionTrait, tenant_rows: &[i64]) -> Result<(), DbErr> {
+    use sea_orm::{DatabaseBackend, Statement};
+    let backend = db.get_database_backend();
+    let tally = match backend {
+        DatabaseBackend::Postgres => TALLY.to_owned(),
+        _ => TALLY.replace("$1", "?"),
+    };
+    for &t in tenant_rows {
+        m365_user_count::Entity::delete_many().filter(m365_user_count::Column::TenantId.eq(t)).exec(db).await?;
+        let sql = format!("INSERT INTO m365_user_count ({TALLY_COLUMNS}) {tally}");
+        db.execute_raw(Statement::from_sql_and_values(backend, sql, [t.into()])).await?;
+    }
+    Ok(())
+}
+
+/// The number of the account's users a filter without `search` matches, from the tallies
+/// (exact: they change with the users, in the same transaction). `None` when the filter needs
+/// the users themselves (`search`).
+async fn tallied(db: &impl ConnectionTrait, account_id: i64, f: &UserFilter) -> Result<Option<u64>, DbErr> {
+    if f.search.as_deref().is_some_and(|s| !s.trim().is_empty()) {
+        return Ok(None);
+    }
+    // PostgreSQL sums BIGINT as NUMERIC: cast back.
+    let mut q = m365_user_count::Entity::find()
+        .select_only()
+        .expr_as(Expr::cust("CAST(COALESCE(SUM(users), 0) AS BIGINT)"), "n")
+        .filter(m365_user_count::Column::AccountId.eq(account_id));
+    if let Some(rows) = &f.tenant_rows {
+        q = q.filter(m365_user_count::Column::TenantId.is_in(rows.iter().copied()));
+    }
+    if let Some(s) = f.mfa_status {
+        q = q.filter(m365_user_count::Column::MfaStatus.eq(s));
+    }
+    if let Some(v) = f.mfa_verdict {
+        q = q.filter(m365_user_count::Column::MfaVerdict.eq(v));
+    }
+    if let Some(a) = f.is_admin {
+        q = q.filter(m365_user_count::Column::IsAdmin.eq(a));
+    }
+    if let Some(e) = f.account_enabled {
+        q = q.filter(m365_user_count::Column::AccountEnabled.eq(e));
+    }
+    if let Some(l) = f.licensed {
+        q = q.filter(m365_user_count::Column::IsLicensed.eq(l));
+    }
+    if let Some(l) = f.contact_linked {
+        q = q.filter(m365_user_count::Column::ContactLinked.eq(l));
+    }
+    let n: Option<i64> = q.into_tuple().one(db).await?;
+    Ok(Some(n.unwrap_or(0).max(0) as u64))
 }
 
 /// `object_id → id` of a tenant's users.
@@ -385,6 +450,17 @@ pub async fn set_links(db: &impl ConnectionTrait, links: &[(i64, Option<i64>, Op
             .exec(db)
             .await?;
     }
+    if !links.is_empty() {
+        let tenants: Vec<i64> = m365_user::Entity::find()
+            .select_only()
+            .column(m365_user::Column::TenantId)
+            .distinct()
+            .filter(m365_user::Column::Id.is_in(links.iter().map(|l| l.0)))
+            .into_tuple()
+            .all(db)
+            .await?;
+        recount(db, &tenants).await?;
+    }
     Ok(())
 }
 
@@ -395,8 +471,8 @@ pub async fn clear_links(db: &impl ConnectionTrait, tenant_row: i64) -> Result<(
         .col_expr(m365_user::Column::ContactMatch, Expr::value(Option::<String>::None))
         .filter(m365_user::Column::TenantId.eq(tenant_row))
         .exec(db)
-        .await
-        .map(|_| ())
+        .await?;
+    recount(db, &[tenant_row]).await
 }
 
 /// Filter of the user list (every field optional; all given ones must hold).
@@ -547,7 +623,13 @@ pub async fn page(
 ) -> Result<(Vec<m365_user::Model>, u64), DbErr> {
     use sea_orm::{PaginatorTrait, QueryOrder};
     let q = filtered(account_id, f);
-    let total = if with_total { q.clone().count(db).await? } else { 0 };
+    let total = match with_total {
+        false => 0,
+        true => match tallied(db, account_id, f).await? {
+            Some(n) => n,
+            None => q.clone().count(db).await?,
+        },
+    };
     let q = match after {
         Some(a) => q.filter(m365_user::Column::Id.gt(a)),
         None => q,

@@ -524,3 +524,107 @@ async fn a_sync_that_finds_nothing_changed_rewrites_no_user_and_no_assignment() 
     let renamed = M365User::find().filter(entity::m365_user::Column::ObjectId.eq(&changed)).one(&app.state.db);
     assert_eq!(renamed.await.unwrap().unwrap().display_name.as_deref(), Some("Renamed Person"));
 }
+
+/// `totalCount` from the tallies against a count of the users themselves, for every combination
+/// of the filterable values (and one tenant).
+async fn every_count_is_exact(app: &TestApp, acc: i64, when: &str) {
+    use entity::states::MfaVerdict;
+    use m365_integration::db::users::{UserFilter, page};
+    let db = &app.state.db;
+    let users = M365User::find().all(db).await.unwrap();
+    let first_tenant = users.iter().map(|u| u.tenant_id).min();
+    let bools = [None, Some(true), Some(false)];
+    let statuses = [None, Some(MfaStatus::Enabled), Some(MfaStatus::Disabled), Some(MfaStatus::Unavailable)];
+    let verdicts = [None, Some(MfaVerdict::Protected), Some(MfaVerdict::NotRegistered), Some(MfaVerdict::NotEnforced)];
+    let mut checked = 0;
+    for tenant in [None, first_tenant] {
+        for status in statuses {
+            for verdict in verdicts {
+                for admin in bools {
+                    for licensed in bools {
+                        for linked in bools {
+                            let f = UserFilter {
+                                tenant_rows: tenant.map(|t| vec![t]),
+                                mfa_status: status,
+                                mfa_verdict: verdict,
+                                is_admin: admin,
+                                account_enabled: None,
+                                licensed,
+                                contact_linked: linked,
+                                search: None,
+                            };
+                            let expected = users
+                                .iter()
+                                .filter(|u| tenant.is_none_or(|t| u.tenant_id == t))
+                                .filter(|u| status.is_none_or(|s| u.mfa_status == s))
+                                .filter(|u| verdict.is_none_or(|v| u.mfa_verdict == v))
+                                .filter(|u| admin.is_none_or(|a| u.is_admin == Some(a)))
+                                .filter(|u| licensed.is_none_or(|l| u.is_licensed == l))
+                                .filter(|u| linked.is_none_or(|l| u.contact_id.is_some() == l))
+                                .count() as u64;
+                            let (_, total) = page(db, acc, &f, None, 1, true).await.unwrap();
+                            assert_eq!(total, expected, "{when}: {f:?}");
+                            checked += 1;
+                        }
+                    }
+                }
+            }
+        }
+    }
+    assert_eq!(checked, 2 * 4 * 4 * 27);
+}
+
+#[tokio::test]
+async fn total_count_stays_exact_through_syncs_links_and_removals() {
+    let app = TestApp::spawn_world(WorldSpec { seed: 23, tenants: 4, users_per_tenant: 9 }, |_| {}).await;
+    let acc = app.account("A", true).await;
+    let t = app.admin_token(acc);
+    app.connected(acc).await;
+    every_count_is_exact(&app, acc, "after the first sync").await;
+    // Another account's users never count.
+    let other = app.account("B", true).await;
+    let (_, total) = db::users::page(&app.state.db, other, &Default::default(), None, 1, true).await.unwrap();
+    assert_eq!(total, 0);
+
+    // Contact links come and go (matching, unmapping).
+    app.upsert_clients(&t, json!([{"source": "cw", "externalId": "1", "name": "One"}])).await;
+    let q = "mutation { upsertContacts(contacts: [{source: \"cw\", externalId: \"c\", clientExternalId: \"1\", name: \"X\", emails: [\"x@example.com\"]}]) { id } }";
+    let contact: i64 =
+        data(app.gql(Some(&t), q, json!({})).await)["upsertContacts"][0]["id"].as_str().unwrap().parse().unwrap();
+    let db = &app.state.db;
+    let some: Vec<(i64, Option<i64>, Option<String>)> = M365User::find()
+        .all(db)
+        .await
+        .unwrap()
+        .iter()
+        .step_by(3)
+        .map(|u| (u.id, Some(contact), Some("linked:x@example.com".into())))
+        .collect();
+    db::users::set_links(db, &some).await.unwrap();
+    every_count_is_exact(&app, acc, "after linking").await;
+    let tenant = M365User::find().one(db).await.unwrap().unwrap().tenant_id;
+    db::users::clear_links(db, tenant).await.unwrap();
+    every_count_is_exact(&app, acc, "after unmapping one tenant").await;
+
+    // Users change, one leaves; the next sync rewrites only them.
+    {
+        let mut g = app.emu.state.lock();
+        g.world.tenants[1].users.pop();
+        let u = &mut g.world.tenants[2].users[0];
+        u.account_enabled = !u.account_enabled;
+        u.methods.truncate(1);
+        u.sku_ids.clear();
+    }
+    app.state.clock.advance(Duration::from_secs(31));
+    data(app.gql(Some(&t), TRIGGER, json!({})).await);
+    app.wait_idle(&t).await;
+    every_count_is_exact(&app, acc, "after a sync with changes").await;
+
+    // A tenant GDAP no longer reaches goes with its tallies.
+    db::tenants::remove(db, tenant).await.unwrap();
+    every_count_is_exact(&app, acc, "after a tenant went").await;
+    // And a disconnect leaves nothing to count.
+    data(app.gql(Some(&t), "mutation { disconnectM365 { syncsCancelled } }", json!({})).await);
+    let (_, total) = db::users::page(db, acc, &Default::default(), None, 1, true).await.unwrap();
+    assert_eq!(total, 0);
+}
