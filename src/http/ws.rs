@@ -53,13 +53,23 @@ impl Protocol {
 /// same `BODY_LIMIT_BYTES` as HTTP bodies; a larger one closes the socket with 1009.
 pub async fn handler(State(s): State<HttpState>, ws: WebSocketUpgrade) -> Response {
     let limit = s.app.config.body_limit_bytes;
-    let ws = ws.protocols(["graphql-transport-ws", "graphql-ws"]).max_message_size(limit).max_frame_size(limit);
+    // Small buffers: an idle subscriber costs little (tungstenite's defaults allocate 128 KiB to
+    // read into per socket; our messages are small and a larger one just takes more reads).
+    let ws = ws
+        .protocols(["graphql-transport-ws", "graphql-ws"])
+        .max_message_size(limit)
+        .max_frame_size(limit)
+        .read_buffer_size(READ_BUFFER)
+        .write_buffer_size(0);
     let protocol = match ws.selected_protocol().and_then(|p| p.to_str().ok()) {
         Some("graphql-ws") => Protocol::Legacy,
         _ => Protocol::TransportWs,
     };
     ws.on_upgrade(move |socket| serve(socket, protocol, s))
 }
+
+/// Bytes a socket reads at a time.
+const READ_BUFFER: usize = 4 * 1024;
 
 /// Open sockets per token subject (account + `sub`), for `WS_MAX_SOCKETS_PER_TOKEN`.
 #[derive(Clone, Default)]
@@ -104,6 +114,8 @@ impl Drop for SocketSlot {
 /// What subscription tasks send back to the connection loop.
 enum Outgoing {
     Message(Value),
+    /// A message already serialised (a subscription's event: straight to text, no JSON tree).
+    Text(String),
     /// Subscription `id` of a generation ended (a reused id has a newer generation).
     Finished(String, u64),
 }
@@ -172,6 +184,9 @@ async fn serve(socket: WebSocket, protocol: Protocol, s: HttpState) {
             out = out_rx.recv() => match out {
                 Some(Outgoing::Message(v)) => {
                     if sink.send(Message::Text(v.to_string().into())).await.is_err() { break None; }
+                }
+                Some(Outgoing::Text(t)) => {
+                    if sink.send(Message::Text(t.into())).await.is_err() { break None; }
                 }
                 Some(Outgoing::Finished(id, sub_gen)) => {
                     if subs.get(&id).is_some_and(|(g, _)| *g == sub_gen) { subs.remove(&id); }
@@ -325,9 +340,23 @@ async fn run_subscription(
             let _ = tx.send(Outgoing::Finished(id, sub_gen)).await;
             return;
         } else {
-            json!({"type": protocol.next_type(), "id": id, "payload": serde_json::to_value(&resp).unwrap_or(Value::Null)})
+            /// `{"type": "next", "id": …, "payload": …}`, serialised in one pass.
+            #[derive(serde::Serialize)]
+            struct Next<'a> {
+                r#type: &'static str,
+                id: &'a str,
+                payload: &'a async_graphql::Response,
+            }
+            let next = Next { r#type: protocol.next_type(), id: &id, payload: &resp };
+            match serde_json::to_string(&next) {
+                Ok(text) => Outgoing::Text(text),
+                Err(e) => {
+                    tracing::warn!(error = %e, "a subscription event could not be serialised");
+                    continue;
+                }
+            }
         };
-        if tx.send(Outgoing::Message(msg)).await.is_err() {
+        if tx.send(msg).await.is_err() {
             return;
         }
     }
