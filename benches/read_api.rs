@@ -92,6 +92,8 @@ async fn main() {
     for (label, query) in
         [("with totalCount", USERS.to_owned()), ("without totalCount", USERS.replace("totalCount ", ""))]
     {
+        println!("\n[{label}] service pid {} (attach a profiler now: perf record -g -p PID)", svc.pid());
+        let (cpu0, pg0) = (svc.cpu_seconds(), postgres_cpu_seconds());
         let deadline = Instant::now() + Duration::from_secs(seconds);
         let latencies = Arc::new(std::sync::Mutex::new(Vec::<f64>::new()));
         let mut tasks = vec![];
@@ -113,14 +115,21 @@ async fn main() {
         for t in tasks {
             t.await.unwrap();
         }
+        let (cpu, pg) = (svc.cpu_seconds() - cpu0, postgres_cpu_seconds() - pg0);
         let mut l = latencies.lock().unwrap().clone();
         l.sort_by(f64::total_cmp);
         println!(
-            "\nm365Users(first: 100), every nested field, {label}, {clients} clients for {seconds}s: {} requests, {:.1} req/s, p50 {:.1} ms, p99 {:.1} ms",
+            "m365Users(first: 100), every nested field, {label}, {clients} clients for {seconds}s: {} requests, {:.1} req/s, p50 {:.1} ms, p99 {:.1} ms",
             l.len(),
             l.len() as f64 / seconds as f64,
             pct(&l, 0.5),
             pct(&l, 0.99)
+        );
+        let n = l.len().max(1) as f64;
+        println!(
+            "  CPU per request: service {:.2} ms, PostgreSQL {:.2} ms (SQLite runs inside the service)",
+            cpu * 1000.0 / n,
+            pg * 1000.0 / n
         );
     }
     for (name, q) in [
@@ -144,4 +153,22 @@ async fn main() {
         println!("{name}: p50 {:.1} ms, p99 {:.1} ms (30 sequential requests)", pct(&l, 0.5), pct(&l, 0.99));
     }
     println!("service peak RSS: {:.0} MB", svc.peak_rss_mb());
+}
+
+/// CPU seconds (user + system) used so far by every PostgreSQL process on this machine (the
+/// server and its backends); 0 where there is none.
+fn postgres_cpu_seconds() -> f64 {
+    let Ok(dir) = std::fs::read_dir("/proc") else { return 0.0 };
+    dir.filter_map(Result::ok)
+        .filter(|e| e.file_name().to_string_lossy().bytes().all(|b| b.is_ascii_digit()))
+        .filter_map(|e| std::fs::read_to_string(e.path().join("stat")).ok())
+        .filter_map(|stat| {
+            let (name, rest) = stat.split_once(" (")?.1.rsplit_once(')')?;
+            (name == "postgres").then(|| {
+                let f: Vec<&str> = rest.split_whitespace().collect();
+                let t = |i: usize| f.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
+                (t(11) + t(12)) / 100.0
+            })
+        })
+        .sum()
 }
