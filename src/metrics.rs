@@ -81,94 +81,6 @@ pub fn token_matches(expected: &str, given: &str) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn token_comparison() {
-        assert!(super::token_matches("abc", "abc"));
-        assert!(!super::token_matches("abc", "abd"));
-        assert!(!super::token_matches("abc", "ab"));
-    }
-}
-
-/// The GraphQL extension that counts and times operations by type and outcome.
-pub struct GraphqlMetrics;
-
-impl async_graphql::extensions::ExtensionFactory for GraphqlMetrics {
-    fn create(&self) -> std::sync::Arc<dyn async_graphql::extensions::Extension> {
-        std::sync::Arc::new(OperationMetrics::default())
-    }
-}
-
-/// Per request: the operation types the document holds, by name.
-#[derive(Default)]
-struct OperationMetrics {
-    kinds: std::sync::Mutex<Vec<(Option<String>, &'static str)>>,
-}
-
-fn kind_of(ty: async_graphql::parser::types::OperationType) -> &'static str {
-    use async_graphql::parser::types::OperationType;
-    match ty {
-        OperationType::Query => "query",
-        OperationType::Mutation => "mutation",
-        OperationType::Subscription => "subscription",
-    }
-}
-
-#[async_trait::async_trait]
-impl async_graphql::extensions::Extension for OperationMetrics {
-    async fn parse_query(
-        &self,
-        ctx: &async_graphql::extensions::ExtensionContext<'_>,
-        query: &str,
-        variables: &async_graphql::Variables,
-        next: async_graphql::extensions::NextParseQuery<'_>,
-    ) -> async_graphql::ServerResult<async_graphql::parser::types::ExecutableDocument> {
-        use async_graphql::parser::types::DocumentOperations;
-        let doc = next.run(ctx, query, variables).await;
-        match &doc {
-            Ok(d) => {
-                let kinds: Vec<(Option<String>, &'static str)> = match &d.operations {
-                    DocumentOperations::Single(op) => vec![(None, kind_of(op.node.ty))],
-                    DocumentOperations::Multiple(ops) => {
-                        ops.iter().map(|(name, op)| (Some(name.to_string()), kind_of(op.node.ty))).collect()
-                    }
-                };
-                // A subscription is counted once, when it starts; its events are not operations.
-                if kinds.len() == 1 && kinds[0].1 == "subscription" {
-                    metrics::counter!("graphql_operations_total", "operation" => "subscription", "outcome" => "started")
-                        .increment(1);
-                }
-                *self.kinds.lock().unwrap_or_else(|p| p.into_inner()) = kinds;
-            }
-            Err(_) => metrics::counter!("graphql_operations_total", "operation" => "invalid", "outcome" => "error")
-                .increment(1),
-        }
-        doc
-    }
-
-    async fn execute(
-        &self,
-        ctx: &async_graphql::extensions::ExtensionContext<'_>,
-        operation_name: Option<&str>,
-        next: async_graphql::extensions::NextExecute<'_>,
-    ) -> async_graphql::Response {
-        let kind = {
-            let kinds = self.kinds.lock().unwrap_or_else(|p| p.into_inner());
-            kinds.iter().find(|(n, _)| n.is_none() || n.as_deref() == operation_name).map_or("query", |(_, k)| *k)
-        };
-        let start = std::time::Instant::now();
-        let resp = next.run(ctx, operation_name).await;
-        if kind != "subscription" {
-            let outcome = if resp.is_ok() { "ok" } else { "error" };
-            metrics::counter!("graphql_operations_total", "operation" => kind, "outcome" => outcome).increment(1);
-            metrics::histogram!("graphql_operation_duration_seconds", "operation" => kind)
-                .record(start.elapsed().as_secs_f64());
-        }
-        resp
-    }
-}
-
 /// Adds one to a gauge for as long as it lives (an open socket, a running subscription): the
 /// count stays right however the task ends, aborted included.
 pub struct GaugeGuard(&'static str);
@@ -184,5 +96,15 @@ impl GaugeGuard {
 impl Drop for GaugeGuard {
     fn drop(&mut self) {
         metrics::gauge!(self.0).decrement(1.0);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn token_comparison() {
+        assert!(super::token_matches("abc", "abc"));
+        assert!(!super::token_matches("abc", "abd"));
+        assert!(!super::token_matches("abc", "ab"));
     }
 }

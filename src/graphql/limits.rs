@@ -15,11 +15,10 @@
 //! Both answer `QUERY_LIMIT_EXCEEDED` with `extensions.limit` (which one) and `extensions.max`.
 //! [`cap_errors`] bounds what any response can carry.
 
-use std::{collections::HashMap, sync::Arc};
+use std::collections::HashMap;
 
 use async_graphql::{
-    Name, Positioned, ServerError, ServerResult, Variables,
-    extensions::{Extension, ExtensionContext, ExtensionFactory, NextParseQuery},
+    Name, Positioned, ServerError,
     parser::types::{ExecutableDocument, Selection, SelectionSet},
 };
 
@@ -76,12 +75,6 @@ impl LimitError {
         ext.set("limit", self.limit);
         ext.set("max", self.max as u64);
         e
-    }
-}
-
-impl ExtensionFactory for DocumentLimits {
-    fn create(&self) -> Arc<dyn Extension> {
-        Arc::new(*self)
     }
 }
 
@@ -341,23 +334,6 @@ pub fn cap_errors(errors: &mut Vec<ServerError>, max: usize) -> bool {
     ext.set("omitted", dropped as u64);
     errors.push(e);
     true
-}
-
-#[async_trait::async_trait]
-impl Extension for DocumentLimits {
-    async fn parse_query(
-        &self,
-        ctx: &ExtensionContext<'_>,
-        query: &str,
-        variables: &Variables,
-        next: NextParseQuery<'_>,
-    ) -> ServerResult<ExecutableDocument> {
-        // Before the parser sees it: the parser's recursion is what a hostile document attacks.
-        self.scan(query).map_err(LimitError::into_server_error)?;
-        let doc = next.run(ctx, query, variables).await?;
-        self.check(&doc).map_err(LimitError::into_server_error)?;
-        Ok(doc)
-    }
 }
 
 #[cfg(test)]

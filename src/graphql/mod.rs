@@ -30,9 +30,11 @@ pub fn schema_builder(config: &Config) -> SchemaBuilder<query::Query, mutation::
             .limit_depth(config.graphql_max_depth.max(limits::INTROSPECTION_MAX_DEPTH))
             .limit_complexity(config.graphql_max_complexity)
             .limit_recursive_depth(config.graphql_max_nesting)
-            .limit_directives(config.graphql_max_directives)
-            .extension(document_limits(config))
-            .extension(crate::metrics::GraphqlMetrics);
+            .limit_directives(config.graphql_max_directives);
+    // No schema extensions: with any registered, async-graphql looks every field's type up by
+    // name and runs it through the extension chain (a profile of the users page put that near a
+    // tenth of the request). The document limits and the operation metrics run once per request
+    // instead, in [`prepare`] and its callers.
     if !config.graphql_introspection {
         b = b.disable_introspection();
     }
@@ -68,6 +70,40 @@ pub fn timeout_error(config: &Config) -> async_graphql::ServerError {
     e
 }
 
+/// Checks a request's document against the document limits before the parser sees it (the
+/// parser's recursion is what a hostile document attacks) and after, parses it once (the parsed
+/// document rides on the request, so execution does not parse again), and says which kind of
+/// operation it runs (`query`, `mutation` or `subscription`). An error is answered like a parse
+/// error: no `data`, the error with its code; it is counted as an `invalid` operation.
+pub fn prepare(config: &Config, req: &mut async_graphql::Request) -> Result<&'static str, async_graphql::ServerError> {
+    use async_graphql::parser::types::{DocumentOperations, OperationType};
+    let limits = document_limits(config);
+    let checked = (|| {
+        limits.scan(&req.query).map_err(limits::LimitError::into_server_error)?;
+        let name = req.operation_name.clone();
+        let doc = req.parsed_query()?;
+        limits.check(doc).map_err(limits::LimitError::into_server_error)?;
+        let ty = match &doc.operations {
+            DocumentOperations::Single(op) => Some(op.node.ty),
+            DocumentOperations::Multiple(ops) => match &name {
+                Some(n) => ops.iter().find(|(k, _)| k.as_str() == n).map(|(_, op)| op.node.ty),
+                None if ops.len() == 1 => ops.values().next().map(|op| op.node.ty),
+                // Validation says which operation is missing or ambiguous.
+                None => None,
+            },
+        };
+        Ok(match ty {
+            Some(OperationType::Mutation) => "mutation",
+            Some(OperationType::Subscription) => "subscription",
+            _ => "query",
+        })
+    })();
+    if checked.is_err() {
+        metrics::counter!("graphql_operations_total", "operation" => "invalid", "outcome" => "error").increment(1);
+    }
+    checked
+}
+
 /// Runs a query or mutation within `REQUEST_TIMEOUT_SECS` and caps its errors at
 /// `GRAPHQL_MAX_ERRORS`; `None` when it ran out of time (its work is dropped, a transaction
 /// rolled back).
@@ -76,8 +112,18 @@ pub async fn execute_bounded(
     config: &Config,
     req: async_graphql::Request,
 ) -> Option<async_graphql::Response> {
+    let mut req = req;
+    let kind = match prepare(config, &mut req) {
+        Ok(kind) => kind,
+        Err(e) => return Some(async_graphql::Response::from_errors(vec![e])),
+    };
     let timeout = std::time::Duration::from_secs(config.request_timeout_secs.max(1));
+    let start = std::time::Instant::now();
     let mut resp = tokio::time::timeout(timeout, schema.execute(req)).await.ok()?;
+    let outcome = if resp.is_ok() { "ok" } else { "error" };
+    metrics::counter!("graphql_operations_total", "operation" => kind, "outcome" => outcome).increment(1);
+    metrics::histogram!("graphql_operation_duration_seconds", "operation" => kind)
+        .record(start.elapsed().as_secs_f64());
     limits::cap_errors(&mut resp.errors, config.graphql_max_errors);
     Some(resp)
 }

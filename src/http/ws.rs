@@ -311,7 +311,18 @@ async fn run_subscription(
     sub_gen: u64,
     tx: mpsc::Sender<Outgoing>,
 ) {
-    let mut stream = schema.execute_stream(req);
+    let mut req = req;
+    let mut stream = match crate::graphql::prepare(&app.config, &mut req) {
+        Ok(kind) => {
+            if kind == "subscription" {
+                // Counted once, when it starts; its events are not operations.
+                metrics::counter!("graphql_operations_total", "operation" => "subscription", "outcome" => "started")
+                    .increment(1);
+            }
+            schema.execute_stream(req)
+        }
+        Err(e) => futures_util::stream::once(async move { async_graphql::Response::from_errors(vec![e]) }).boxed(),
+    };
     let mut first = true;
     // The first answer (a query's only one, a subscription's current state) gets the request
     // timeout; later events come when they come.
