@@ -16,7 +16,7 @@ use std::{
     time::{Duration, Instant},
 };
 
-use common::{Service, env_or};
+use common::{Service, env_or, postgres_cpu_seconds};
 use m365_emulator::world::WorldSpec;
 use m365_integration::graphql::types::encode_cursor;
 use serde_json::{Value, json};
@@ -132,6 +132,9 @@ async fn main() {
             pg * 1000.0 / n
         );
     }
+    if database_url.starts_with("postgres") {
+        floor(&database_url, svc.account, total, clients, seconds);
+    }
     for (name, q) in [
         (
             "mfaCoverage (whole account)",
@@ -155,20 +158,71 @@ async fn main() {
     println!("service peak RSS: {:.0} MB", svc.peak_rss_mb());
 }
 
-/// CPU seconds (user + system) used so far by every PostgreSQL process on this machine (the
-/// server and its backends); 0 where there is none.
-fn postgres_cpu_seconds() -> f64 {
-    let Ok(dir) = std::fs::read_dir("/proc") else { return 0.0 };
-    dir.filter_map(Result::ok)
-        .filter(|e| e.file_name().to_string_lossy().bytes().all(|b| b.is_ascii_digit()))
-        .filter_map(|e| std::fs::read_to_string(e.path().join("stat")).ok())
-        .filter_map(|stat| {
-            let (name, rest) = stat.split_once(" (")?.1.rsplit_once(')')?;
-            (name == "postgres").then(|| {
-                let f: Vec<&str> = rest.split_whitespace().collect();
-                let t = |i: usize| f.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
-                (t(11) + t(12)) / 100.0
-            })
-        })
-        .sum()
+/// The same page as the users query (every field it asks for, with licenses, contact, tenant,
+/// mapping and client) built as JSON by one SQL statement: the floor our service is measured
+/// against. `:after` is a random user id, like the benchmark's random cursors.
+const FLOOR_SQL: &str = r#"\set after random(0, TOTAL - 100)
+SELECT json_build_object('data', json_build_object('m365Users', json_build_object(
+  'pageInfo', json_build_object('endCursor', max(u.id)::text),
+  'edges', json_agg(json_build_object('cursor', u.id::text, 'node', json_build_object(
+    'id', u.id::text, 'objectId', u.object_id, 'displayName', u.display_name,
+    'userPrincipalName', u.user_principal_name, 'mail', u.mail, 'aliases', u.aliases,
+    'accountEnabled', u.account_enabled, 'userType', u.user_type, 'isAdmin', u.is_admin,
+    'isLicensed', u.is_licensed,
+    'mfa', json_build_object('status', upper(u.mfa_status), 'methods', u.mfa_methods,
+      'source', upper(u.mfa_source), 'checkedAt', u.mfa_checked_at,
+      'unavailableReason', u.mfa_unavailable_reason),
+    'licenses', (SELECT coalesce(json_agg(json_build_object('skuId', l.sku_id,
+        'skuPartNumber', l.sku_part_number, 'friendlyName', coalesce(n.friendly_name, l.sku_part_number))), '[]')
+      FROM m365_user_license ul JOIN m365_license l ON l.tenant_id = ul.tenant_id AND l.sku_id = ul.sku_id
+      LEFT JOIN license_name n ON n.sku_id = l.sku_id WHERE ul.user_id = u.id),
+    'contact', (SELECT json_build_object('name', c.name, 'emails', c.emails) FROM contact c WHERE c.id = u.contact_id),
+    'contactMatch', json_build_object(
+      'status', CASE WHEN u.contact_match LIKE 'linked:%' THEN 'LINKED' WHEN u.contact_match = 'ambiguous' THEN 'AMBIGUOUS' ELSE 'NONE' END,
+      'matchedAddress', CASE WHEN u.contact_match LIKE 'linked:%' THEN substr(u.contact_match, 8) END),
+    'tenant', json_build_object('id', t.id::text, 'displayName', t.display_name, 'defaultDomain', t.default_domain,
+      'mapping', CASE WHEN cl.id IS NULL THEN NULL ELSE json_build_object('client', json_build_object('name', cl.name)) END),
+    'client', CASE WHEN cl.id IS NULL THEN NULL ELSE json_build_object('name', cl.name) END
+  )) ORDER BY u.id))))
+FROM (SELECT * FROM m365_user WHERE account_id = ACCOUNT AND id > :after ORDER BY id LIMIT 100) u
+JOIN m365_tenant t ON t.id = u.tenant_id
+LEFT JOIN tenant_mapping tm ON tm.tenant_id = t.id
+LEFT JOIN client cl ON cl.id = tm.client_id;
+"#;
+
+/// Runs [`FLOOR_SQL`] with pgbench at the benchmark's concurrency and prints its rate.
+fn floor(database_url: &str, account: i64, total: i64, clients: usize, seconds: u64) {
+    let dir = tempfile::tempdir().unwrap();
+    let script = dir.path().join("floor.sql");
+    let sql = FLOOR_SQL.replace("TOTAL", &total.to_string()).replace("ACCOUNT", &account.to_string());
+    std::fs::write(&script, sql).unwrap();
+    let pg0 = postgres_cpu_seconds();
+    let out = Command::new("pgbench")
+        .args(["-n", "-c", &clients.to_string(), "-j", "2", "-T", &seconds.to_string(), "-f"])
+        .arg(&script)
+        .arg(database_url)
+        .output();
+    let pg = postgres_cpu_seconds() - pg0;
+    let Ok(out) = out else {
+        println!("floor: pgbench not found; skipped");
+        return;
+    };
+    let text = String::from_utf8_lossy(&out.stdout);
+    let tps = text.lines().find(|l| l.starts_with("tps")).and_then(|l| l.split_whitespace().nth(2)).unwrap_or("?");
+    let done = text
+        .lines()
+        .find(|l| l.starts_with("number of transactions actually processed"))
+        .and_then(|l| l.split(": ").nth(1))
+        .and_then(|v| v.split('/').next())
+        .and_then(|v| v.trim().parse::<f64>().ok())
+        .unwrap_or(0.0);
+    println!(
+        "floor: the same page as one SQL statement (json_build_object), pgbench {clients} clients for {seconds}s: {tps} req/s; PostgreSQL CPU {:.2} ms per request{}",
+        if done > 0.0 { pg * 1000.0 / done } else { f64::NAN },
+        if out.status.success() {
+            String::new()
+        } else {
+            format!(" (pgbench failed: {})", String::from_utf8_lossy(&out.stderr).trim())
+        }
+    );
 }

@@ -14,7 +14,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::{Service, env_or};
+use common::{Service, env_or, postgres_cpu_seconds};
 use m365_emulator::world::{TenantKnobs, Throttle, WorldSpec};
 use serde_json::{Value, json};
 
@@ -52,16 +52,22 @@ async fn main() {
 
     // 1. The first (full) sync, started by connecting.
     emu.state.reset_stats();
+    let (pg0, cpu0) = (postgres_cpu_seconds(), svc.cpu_seconds());
     svc.connect().await;
     let run = svc.wait_run().await;
+    let (full_pg, full_cpu) = (postgres_cpu_seconds() - pg0, svc.cpu_seconds() - cpu0);
+    let full_secs = seconds(&run);
     let stats = emu.state.stats();
     report("full sync", &run, &stats, latency_ms, concurrency, tenants, users, svc.peak_rss_mb());
+    println!("  CPU: service {full_cpu:.2}s, PostgreSQL {full_pg:.2}s (0 on SQLite: it runs inside the service)");
 
     // 2. Nothing changed.
     emu.state.reset_stats();
+    let (pg0, cpu0) = (postgres_cpu_seconds(), svc.cpu_seconds());
     let d = svc.gql("mutation { triggerM365Sync { id } }", json!({})).await;
     assert!(d["errors"].is_null(), "{d}");
     let run = svc.wait_run().await;
+    let (pg, cpu) = (postgres_cpu_seconds() - pg0, svc.cpu_seconds() - cpu0);
     report(
         "second sync, nothing changed",
         &run,
@@ -71,6 +77,12 @@ async fn main() {
         tenants,
         users,
         svc.peak_rss_mb(),
+    );
+    println!(
+        "  CPU: service {cpu:.2}s, PostgreSQL {pg:.2}s; against the full sync: wall {:.2}x, service CPU {:.2}x, PostgreSQL CPU {:.2}x",
+        seconds(&run) / full_secs,
+        cpu / full_cpu.max(1e-9),
+        if full_pg > 0.0 { pg / full_pg } else { f64::NAN }
     );
 
     // 3. Throttling on every tenant: 20 requests (each `$batch` item counts) per 500 ms, then

@@ -222,3 +222,22 @@ impl Service {
         (ticks(11) + ticks(12)) / 100.0
     }
 }
+
+/// CPU seconds (user + system) used so far by every PostgreSQL process on this machine (the
+/// server and its backends); 0 where there is none.
+#[allow(dead_code)] // not every bench runs on PostgreSQL
+pub fn postgres_cpu_seconds() -> f64 {
+    let Ok(dir) = std::fs::read_dir("/proc") else { return 0.0 };
+    dir.filter_map(Result::ok)
+        .filter(|e| e.file_name().to_string_lossy().bytes().all(|b| b.is_ascii_digit()))
+        .filter_map(|e| std::fs::read_to_string(e.path().join("stat")).ok())
+        .filter_map(|stat| {
+            let (name, rest) = stat.split_once(" (")?.1.rsplit_once(')')?;
+            (name == "postgres").then(|| {
+                let f: Vec<&str> = rest.split_whitespace().collect();
+                let t = |i: usize| f.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
+                (t(11) + t(12)) / 100.0
+            })
+        })
+        .sum()
+}
