@@ -2,6 +2,7 @@
 
 pub mod callback;
 pub mod evidence;
+pub mod feeds;
 pub mod graphql;
 pub mod server;
 pub mod ws;
@@ -31,6 +32,8 @@ pub struct HttpState {
     pub sockets: ws::SocketCounts,
     /// Evidence exports streaming, per account and in all.
     pub exports: ws::SocketCounts,
+    /// Subscriptions shared by subscribers who send the same one.
+    pub feeds: std::sync::Arc<feeds::Feeds>,
 }
 
 const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
@@ -39,7 +42,13 @@ const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 pub fn router(app: AppState, schema: AppSchema) -> Router {
     let body_limit = app.config.body_limit_bytes;
     let body_timeout = std::time::Duration::from_secs(app.config.http_body_timeout_secs.max(1));
-    let state = HttpState { app, schema, sockets: ws::SocketCounts::default(), exports: ws::SocketCounts::default() };
+    let state = HttpState {
+        app,
+        schema,
+        sockets: ws::SocketCounts::default(),
+        exports: ws::SocketCounts::default(),
+        feeds: Default::default(),
+    };
     Router::new()
         .route("/graphql", get(graphql::get_handler).post(graphql::post_handler))
         .route("/graphql/ws", get(ws::handler))

@@ -21,11 +21,14 @@ use axum::{
     },
     response::Response,
 };
-use futures_util::{SinkExt, StreamExt};
+use futures_util::{SinkExt, StreamExt, stream::BoxStream};
 use serde_json::{Value, json};
 use tokio::{sync::mpsc, task::JoinHandle};
 
-use super::HttpState;
+use super::{
+    HttpState,
+    feeds::{FeedKey, Feeds, Next},
+};
 use crate::{
     app::AppState,
     auth::{Auth, Caller},
@@ -261,16 +264,20 @@ async fn serve(socket: WebSocket, protocol: Protocol, s: HttpState) {
                             Some(Ok(r)) => r,
                             _ => break Some(close(4400, "Invalid message received: subscribe payload is not a GraphQL request")),
                         };
-                        let schema = s.schema.clone();
-                        let config = s.app.clone();
-                        let req = crate::graphql::loaders::attach(req, &s.app.db);
-                        let tx = out_tx.clone();
-                        let sub_id = id.clone();
-                        generation += 1;
+                        let sub = Sub {
+                            schema: s.schema.clone(),
+                            app: s.app.clone(),
+                            feeds: s.feeds.clone(),
+                            auth: caller_auth,
+                            protocol,
+                            id: id.clone(),
+                            generation: { generation += 1; generation },
+                            tx: out_tx.clone(),
+                        };
                         let sub_gen = generation;
                         subs.insert(id, (sub_gen, tokio::spawn(async move {
                             let _running = crate::metrics::GaugeGuard::new("websocket_subscriptions");
-                            run_subscription(schema, config, req.data(caller_auth), protocol, sub_id, sub_gen, tx).await;
+                            sub.run(req).await;
                         })));
                     }
                     (Protocol::TransportWs, "complete") | (Protocol::Legacy, "stop") => {
@@ -302,77 +309,201 @@ async fn serve(socket: WebSocket, protocol: Protocol, s: HttpState) {
 /// The code of the `error` message a subscription over the per-socket cap gets.
 pub const TOO_MANY_SUBSCRIPTIONS_CODE: &str = crate::error::codes::TOO_MANY_SUBSCRIPTIONS;
 
-async fn run_subscription(
+/// One subscription of a socket.
+struct Sub {
     schema: crate::graphql::AppSchema,
     app: AppState,
-    req: Request,
+    feeds: Arc<Feeds>,
+    auth: Auth,
     protocol: Protocol,
     id: String,
-    sub_gen: u64,
+    generation: u64,
     tx: mpsc::Sender<Outgoing>,
-) {
-    let mut req = req;
-    let mut stream = match crate::graphql::prepare(&app.config, &mut req) {
-        Ok(kind) => {
-            if kind == "subscription" {
-                // Counted once, when it starts; its events are not operations.
-                metrics::counter!("graphql_operations_total", "operation" => "subscription", "outcome" => "started")
-                    .increment(1);
-            }
-            schema.execute_stream(req)
+}
+
+impl Sub {
+    /// A request ready to execute: the loaders and the caller attached.
+    fn request(&self, req: Request) -> Request {
+        crate::graphql::loaders::attach(req, &self.app.db).data(self.auth.clone())
+    }
+
+    /// `{"type": "next", "id": …, "payload": …}` around an already serialised payload.
+    async fn send_next(&self, payload: &str) -> bool {
+        let id = serde_json::to_string(&self.id).unwrap_or_else(|_| "\"\"".into());
+        let text = format!(r#"{{"type":"{}","id":{id},"payload":{payload}}}"#, self.protocol.next_type());
+        self.tx.send(Outgoing::Text(text)).await.is_ok()
+    }
+
+    async fn finish(self, complete: bool) {
+        if complete {
+            let _ = self.tx.send(Outgoing::Message(json!({"type": "complete", "id": self.id}))).await;
         }
-        Err(e) => futures_util::stream::once(async move { async_graphql::Response::from_errors(vec![e]) }).boxed(),
-    };
-    let mut first = true;
-    // The first answer (a query's only one, a subscription's current state) gets the request
-    // timeout; later events come when they come.
-    let timeout = Duration::from_secs(app.config.request_timeout_secs.max(1));
-    let timed_out = || async_graphql::Response::from_errors(vec![crate::graphql::timeout_error(&app.config)]);
-    loop {
-        let next = if first {
-            tokio::time::timeout(timeout, stream.next()).await.unwrap_or_else(|_| Some(timed_out()))
-        } else {
-            stream.next().await
+        let _ = self.tx.send(Outgoing::Finished(self.id, self.generation)).await;
+    }
+
+    /// Runs the subscription (or a query or mutation sent over the socket) to its end.
+    async fn run(self, mut req: Request) {
+        let kind = match crate::graphql::prepare(&self.app.config, &mut req) {
+            Ok(kind) => kind,
+            Err(e) => {
+                let error = futures_util::stream::once(async move { async_graphql::Response::from_errors(vec![e]) });
+                self.answer(error.boxed(), true).await;
+                return;
+            }
         };
-        let Some(mut resp) = next else { break };
-        crate::graphql::limits::cap_errors(&mut resp.errors, app.config.graphql_max_errors);
-        let request_error = first
-            && resp.data == async_graphql::Value::Null
+        if kind == "subscription" {
+            // Counted once, when it starts; its events are not operations.
+            metrics::counter!("graphql_operations_total", "operation" => "subscription", "outcome" => "started")
+                .increment(1);
+            let operation = req.operation_name.clone();
+            if let (Auth::Caller(c), Ok(doc)) = (&self.auth, req.parsed_query())
+                && shareable(doc, operation.as_deref())
+            {
+                let key = FeedKey {
+                    account_id: c.account_id,
+                    query: req.query.clone(),
+                    operation_name: req.operation_name.clone(),
+                    variables: serde_json::to_string(&req.variables).unwrap_or_default(),
+                };
+                self.shared(key, req).await;
+                return;
+            }
+        }
+        let stream = self.schema.execute_stream(self.request(req));
+        self.answer(stream, kind != "subscription").await;
+    }
+
+    /// The first answer of a stream: `Ok` with the stream when it is data, else the request
+    /// error is sent and `None` returned. A query's or mutation's answer gets the request
+    /// timeout; a subscription's first event may rightly wait (no run yet: the next one).
+    async fn first_answer(
+        &self,
+        mut stream: BoxStream<'static, async_graphql::Response>,
+        bounded: bool,
+    ) -> Option<(async_graphql::Response, BoxStream<'static, async_graphql::Response>)> {
+        let timeout = Duration::from_secs(self.app.config.request_timeout_secs.max(1));
+        let timed_out = || async_graphql::Response::from_errors(vec![crate::graphql::timeout_error(&self.app.config)]);
+        let mut resp = if bounded {
+            tokio::time::timeout(timeout, stream.next()).await.unwrap_or_else(|_| Some(timed_out()))?
+        } else {
+            stream.next().await?
+        };
+        crate::graphql::limits::cap_errors(&mut resp.errors, self.app.config.graphql_max_errors);
+        let request_error = resp.data == async_graphql::Value::Null
             && !resp.errors.is_empty()
             && resp.errors.iter().all(|e| e.path.is_empty());
-        first = false;
-        let msg = if request_error {
+        if request_error {
             let errors = serde_json::to_value(&resp.errors).unwrap_or(Value::Null);
-            let payload = match protocol {
+            let payload = match self.protocol {
                 Protocol::TransportWs => errors,
                 Protocol::Legacy => json!({"errors": errors}),
             };
-            let _ = tx.send(Outgoing::Message(json!({"type": "error", "id": id, "payload": payload}))).await;
-            let _ = tx.send(Outgoing::Finished(id, sub_gen)).await;
+            let _ = self.tx.send(Outgoing::Message(json!({"type": "error", "id": self.id, "payload": payload}))).await;
+            return None;
+        }
+        Some((resp, stream))
+    }
+
+    /// Sends every answer of this subscriber's own stream, then `complete`.
+    async fn answer(self, stream: BoxStream<'static, async_graphql::Response>, bounded: bool) {
+        let Some((first, mut stream)) = self.first_answer(stream, bounded).await else {
+            self.finish(false).await;
             return;
-        } else {
-            /// `{"type": "next", "id": …, "payload": …}`, serialised in one pass.
-            #[derive(serde::Serialize)]
-            struct Next<'a> {
-                r#type: &'static str,
-                id: &'a str,
-                payload: &'a async_graphql::Response,
+        };
+        let mut next = Some(first);
+        while let Some(resp) = next {
+            if !self.send_next(&payload(resp, &self.app)).await {
+                return;
             }
-            let next = Next { r#type: protocol.next_type(), id: &id, payload: &resp };
-            match serde_json::to_string(&next) {
-                Ok(text) => Outgoing::Text(text),
-                Err(e) => {
-                    tracing::warn!(error = %e, "a subscription event could not be serialised");
-                    continue;
+            next = stream.next().await;
+        }
+        self.finish(true).await;
+    }
+
+    /// Follows the shared feed of `key`, starting one when none runs.
+    async fn shared(self, key: FeedKey, req: Request) {
+        let source = (req.query.clone(), req.operation_name.clone(), req.variables.clone());
+        let mut skip: Option<Arc<str>> = None;
+        loop {
+            let mut member = match self.may_join(&key).await.then(|| self.feeds.join(&key)).flatten() {
+                Some(m) => m,
+                None => {
+                    let mut req = Request::new(source.0.clone()).variables(source.2.clone());
+                    if let Some(op) = &source.1 {
+                        req = req.operation_name(op.clone());
+                    }
+                    let stream = self.schema.execute_stream(self.request(req));
+                    let Some((first, rest)) = self.first_answer(stream, false).await else {
+                        self.finish(false).await;
+                        return;
+                    };
+                    let app = self.app.clone();
+                    let rest = rest.map(move |r| payload(r, &app)).boxed();
+                    self.feeds.start(key.clone(), payload(first, &self.app), rest)
+                }
+            };
+            let first = member.first();
+            if skip.as_ref().is_none_or(|s| **s != *first) && !self.send_next(&first).await {
+                return;
+            }
+            loop {
+                match member.next().await {
+                    Next::Payload(p) => {
+                        if !self.send_next(&p).await {
+                            return;
+                        }
+                    }
+                    Next::StartOver { repeat } => {
+                        skip = Some(repeat);
+                        break;
+                    }
+                    Next::End => {
+                        self.finish(true).await;
+                        return;
+                    }
                 }
             }
-        };
-        if tx.send(msg).await.is_err() {
-            return;
         }
     }
-    let _ = tx.send(Outgoing::Message(json!({"type": "complete", "id": id}))).await;
-    let _ = tx.send(Outgoing::Finished(id, sub_gen)).await;
+
+    /// Whether this caller may read what a running feed of its account sends (what the
+    /// subscription's resolver checks for its own stream: the account exists, the tab is on).
+    async fn may_join(&self, key: &FeedKey) -> bool {
+        matches!(crate::db::accounts::get(&self.app.db, key.account_id).await, Ok(Some(a)) if a.m365_enabled)
+    }
+}
+
+/// A response as the `payload` of a `next` message (its errors capped).
+fn payload(mut resp: async_graphql::Response, app: &AppState) -> Arc<str> {
+    crate::graphql::limits::cap_errors(&mut resp.errors, app.config.graphql_max_errors);
+    match serde_json::to_string(&resp) {
+        Ok(s) => s.into(),
+        Err(e) => {
+            tracing::warn!(error = %e, "a subscription event could not be serialised");
+            r#"{"errors":[{"message":"serialization failed"}]}"#.into()
+        }
+    }
+}
+
+/// Whether a subscription can share a feed: one subscription operation whose root fields are all
+/// `m365SyncProgress` (what it sends depends on the account only), without directives.
+fn shareable(doc: &async_graphql::parser::types::ExecutableDocument, operation: Option<&str>) -> bool {
+    use async_graphql::parser::types::{DocumentOperations, OperationType, Selection};
+    let op = match (&doc.operations, operation) {
+        (DocumentOperations::Single(op), _) => op,
+        (DocumentOperations::Multiple(ops), Some(name)) => match ops.iter().find(|(k, _)| k.as_str() == name) {
+            Some((_, op)) => op,
+            None => return false,
+        },
+        _ => return false,
+    };
+    op.node.ty == OperationType::Subscription
+        && op.node.directives.is_empty()
+        && !op.node.selection_set.node.items.is_empty()
+        && op.node.selection_set.node.items.iter().all(|s| match &s.node {
+            Selection::Field(f) => f.node.name.node == "m365SyncProgress" && f.node.directives.is_empty(),
+            _ => false,
+        })
 }
 
 #[cfg(test)]

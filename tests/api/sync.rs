@@ -628,3 +628,56 @@ async fn total_count_stays_exact_through_syncs_links_and_removals() {
     let (_, total) = db::users::page(db, acc, &Default::default(), None, 1, true).await.unwrap();
     assert_eq!(total, 0);
 }
+
+#[tokio::test]
+async fn subscribers_of_one_account_share_a_feed_and_nobody_else_sees_it() {
+    let app = TestApp::spawn_world(WorldSpec { seed: 31, tenants: 5, users_per_tenant: 4 }, |_| {}).await;
+    let acc = app.account("A", true).await;
+    let t = app.admin_token(acc);
+    let viewer = app.token(acc, &[]);
+    app.connected(acc).await;
+    // Another account with the tab on, and the very same subscription document.
+    let other = app.account("B", true).await;
+    let mut stranger = subscribe(&app, &app.admin_token(other), "s").await;
+    // Two viewers of account A with the same document (one feed), one with another selection.
+    let mut first = subscribe(&app, &t, "a").await;
+    let mut second = subscribe(&app, &viewer, "b").await;
+    let mut own = ws_connect(&app, "graphql-transport-ws").await;
+    send(&mut own, json!({"type": "connection_init", "payload": {"token": t}})).await;
+    assert_eq!(next(&mut own).await.unwrap()["type"], "connection_ack");
+    let q = "subscription { m365SyncProgress { id status tenantsDone } }";
+    send(&mut own, json!({"type": "subscribe", "id": "c", "payload": {"query": q}})).await;
+    // Each gets the current state first: the finished first sync.
+    for ws in [&mut first, &mut second, &mut own] {
+        let msg = next(ws).await.unwrap();
+        assert_eq!(msg["payload"]["data"]["m365SyncProgress"]["status"], "SUCCEEDED", "{msg}");
+    }
+    app.emu.state.lock().latency = Duration::from_millis(10);
+    app.state.clock.advance(Duration::from_secs(31));
+    data(app.gql(Some(&t), TRIGGER, json!({})).await);
+    let a = collect_until_complete(&mut first).await;
+    let b = collect_until_complete(&mut second).await;
+    let c = collect_until_complete(&mut own).await;
+    assert_eq!(a, b, "the same stream");
+    assert_eq!(a.last().unwrap()["status"], "SUCCEEDED");
+    assert_eq!(c.last().unwrap()["status"], "SUCCEEDED");
+    assert!(c.last().unwrap().get("phase").is_none(), "its own selection: {}", c.last().unwrap());
+    // The other account saw nothing of it (no run of its own, so no event at all).
+    let quiet = tokio::time::timeout(Duration::from_millis(500), futures_util::StreamExt::next(&mut stranger)).await;
+    assert!(quiet.is_err(), "another account's subscriber got {quiet:?}");
+}
+
+#[tokio::test]
+async fn a_subscriber_may_wait_for_the_first_run_longer_than_a_request_may_take() {
+    let app = TestApp::spawn_with(|c| c.request_timeout_secs = 1).await;
+    let acc = app.account("A", true).await;
+    let t = app.admin_token(acc);
+    let mut ws = subscribe(&app, &t, "p").await;
+    // No run yet: nothing to send, and no REQUEST_TIMEOUT either.
+    let quiet = tokio::time::timeout(Duration::from_millis(2500), futures_util::StreamExt::next(&mut ws)).await;
+    assert!(quiet.is_err(), "got {quiet:?}");
+    // The first sync comes, and the subscriber follows it to its end.
+    assert_eq!(app.browser_connect(&t).await.status(), 200);
+    let events = collect_until_complete(&mut ws).await;
+    assert_eq!(events.last().unwrap()["status"], "SUCCEEDED");
+}

@@ -85,7 +85,9 @@ impl<S: Source> Follow<S> {
             let m = match self.rx.recv().await {
                 Ok(m) => m,
                 Err(RecvError::Lagged(_)) => {
+                    // Skip the backlog: only what comes after the latest state.
                     metrics::counter!("sync_progress_conflated_total").increment(1);
+                    self.rx = self.rx.resubscribe();
                     match self.source.latest(self.account_id) {
                         Some(m) => m,
                         None => continue,
