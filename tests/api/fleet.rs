@@ -6,20 +6,28 @@ use std::time::Duration;
 use m365_emulator::world::WorldSpec;
 use serde_json::json;
 
+use m365_integration::config::Config;
+
 use crate::helpers::{TestApp, data, error_code, fresh_database_url};
 
-#[tokio::test]
-async fn a_drain_closes_sockets_with_1001_and_releases_its_sync_at_once() {
+/// Two replicas on one fresh database, an account connected through replica A (its first sync
+/// done), and an admin token of it.
+async fn two_replicas(spec: WorldSpec, tweak: fn(&mut Config)) -> (TestApp, TestApp, i64, String) {
     let dir = tempfile::tempdir().unwrap();
     let url = fresh_database_url(dir.path()).await;
-    let spec = WorldSpec { seed: 7, tenants: 6, users_per_tenant: 6 };
-    // Long leases: a handover that waited for one would take a minute.
-    let tweak = |c: &mut m365_integration::config::Config| c.sync_lease_secs = 60;
-    let mut a = TestApp::spawn_on(url.clone(), spec.clone(), tweak, tempfile::tempdir().unwrap()).await;
+    let a = TestApp::spawn_on(url.clone(), spec.clone(), tweak, tempfile::tempdir().unwrap()).await;
     let b = TestApp::spawn_on(url, spec, tweak, dir).await;
     let acc = a.account("A", true).await;
     let t = a.admin_token(acc);
     a.connected(acc).await;
+    (a, b, acc, t)
+}
+
+#[tokio::test]
+async fn a_drain_closes_sockets_with_1001_and_releases_its_sync_at_once() {
+    // Long leases: a handover that waited for one would take a minute.
+    let spec = WorldSpec { seed: 7, tenants: 6, users_per_tenant: 6 };
+    let (mut a, b, acc, t) = two_replicas(spec, |c| c.sync_lease_secs = 60).await;
 
     // A slow sync runs on replica A; a dashboard listens on A.
     a.emu.state.lock().latency = Duration::from_millis(300);
@@ -81,14 +89,7 @@ async fn a_disconnect_on_one_replica_stops_the_run_another_replica_holds_within_
     if !std::env::var("DATABASE_URL").is_ok_and(|u| u.starts_with("postgres")) {
         return; // replicas share PostgreSQL; SQLite is one process
     }
-    let dir = tempfile::tempdir().unwrap();
-    let url = fresh_database_url(dir.path()).await;
-    let spec = WorldSpec { seed: 7, tenants: 6, users_per_tenant: 6 };
-    let a = TestApp::spawn_on(url.clone(), spec.clone(), |_| {}, tempfile::tempdir().unwrap()).await;
-    let b = TestApp::spawn_on(url, spec, |_| {}, dir).await;
-    let acc = a.account("A", true).await;
-    let t = a.admin_token(acc);
-    a.connected(acc).await;
+    let (a, b, _, t) = two_replicas(WorldSpec { seed: 7, tenants: 6, users_per_tenant: 6 }, |_| {}).await;
     // A slow sync on A: every Microsoft request takes 300 ms.
     a.emu.state.lock().latency = Duration::from_millis(300);
     a.state.clock.advance(Duration::from_secs(31));
@@ -160,14 +161,7 @@ async fn a_subscriber_on_another_replica_sees_every_state_of_the_run_in_order() 
     if !on_postgres() {
         return; // replicas share PostgreSQL; SQLite is one process
     }
-    let dir = tempfile::tempdir().unwrap();
-    let url = fresh_database_url(dir.path()).await;
-    let spec = WorldSpec { seed: 11, tenants: 8, users_per_tenant: 5 };
-    let a = TestApp::spawn_on(url.clone(), spec.clone(), |_| {}, tempfile::tempdir().unwrap()).await;
-    let b = TestApp::spawn_on(url, spec, |_| {}, dir).await;
-    let acc = a.account("A", true).await;
-    let t = a.admin_token(acc);
-    a.connected(acc).await;
+    let (a, b, _, t) = two_replicas(WorldSpec { seed: 11, tenants: 8, users_per_tenant: 5 }, |_| {}).await;
     // Dashboards on both replicas; the sync runs on A.
     let mut on_a = watch(&a, &t).await;
     let mut on_b = watch(&b, &t).await;
@@ -192,14 +186,7 @@ async fn a_subscriber_still_gets_the_end_when_the_listener_connection_is_killed_
     if !on_postgres() {
         return;
     }
-    let dir = tempfile::tempdir().unwrap();
-    let url = fresh_database_url(dir.path()).await;
-    let spec = WorldSpec { seed: 12, tenants: 6, users_per_tenant: 5 };
-    let a = TestApp::spawn_on(url.clone(), spec.clone(), |_| {}, tempfile::tempdir().unwrap()).await;
-    let b = TestApp::spawn_on(url, spec, |_| {}, dir).await;
-    let acc = a.account("A", true).await;
-    let t = a.admin_token(acc);
-    a.connected(acc).await;
+    let (a, b, acc, t) = two_replicas(WorldSpec { seed: 12, tenants: 6, users_per_tenant: 5 }, |_| {}).await;
     let mut on_b = watch(&b, &t).await;
     a.emu.state.lock().latency = Duration::from_millis(150);
     a.state.clock.advance(Duration::from_secs(31));
