@@ -143,12 +143,13 @@ pub fn loader_err(e: Arc<AppError>) -> AppError {
 pub struct TenantById(pub DatabaseConnection);
 
 impl Loader<i64> for TenantById {
-    type Value = entity::m365_tenant::Model;
+    /// Shared: every user of a tenant on a page gets the same row, not a copy.
+    type Value = Arc<entity::m365_tenant::Model>;
     type Error = Arc<AppError>;
 
     async fn load(&self, keys: &[i64]) -> Result<HashMap<i64, Self::Value>, Self::Error> {
         let rows = db::tenants::by_ids(&self.0, keys).await.map_err(|e| Arc::new(e.into()))?;
-        Ok(rows.into_iter().map(|r| (r.id, r)).collect())
+        Ok(rows.into_iter().map(|r| (r.id, Arc::new(r))).collect())
     }
 }
 

@@ -1,5 +1,7 @@
 //! `M365Tenant`, `TenantMapping`, `ClientSuggestion`.
 
+use std::sync::Arc;
+
 use async_graphql::{ComplexObject, Context, Enum, ID, InputObject, SimpleObject};
 use chrono::{DateTime, Utc};
 use entity::{m365_tenant, tenant_mapping};
@@ -49,10 +51,6 @@ pub struct M365Tenant {
     pub display_name: String,
     /// Primary verified domain; null until the first sync of the tenant.
     pub default_domain: Option<String>,
-    /// Verified domains (empty until the first sync of the tenant).
-    pub domains: Vec<String>,
-    /// Names of the GDAP roles your relationships with the customer grant.
-    pub gdap_roles: Vec<String>,
     /// When the tenant's data was last written; null before its first successful read.
     pub last_synced_at: Option<DateTime<Utc>>,
     /// Outcome of the tenant's last sync; null before its first sync.
@@ -65,39 +63,61 @@ pub struct M365Tenant {
     pub remediation: Option<String>,
     /// Where the tenant's MFA answers came from; null when MFA could not be read.
     pub mfa_source: Option<MfaSource>,
-    /// The policies that decide whether MFA is required, as last read; null before the first
-    /// sync that read them.
-    pub mfa_policy: Option<TenantMfaPolicy>,
     #[graphql(skip)]
     pub row: i64,
     #[graphql(skip)]
     pub account_id: i64,
+    /// The stored row, shared (the request's loader holds it once for every user of the tenant).
+    #[graphql(skip)]
+    pub model: Arc<m365_tenant::Model>,
 }
 
 impl From<m365_tenant::Model> for M365Tenant {
     fn from(m: m365_tenant::Model) -> Self {
+        Self::from(Arc::new(m))
+    }
+}
+
+impl From<Arc<m365_tenant::Model>> for M365Tenant {
+    /// Copies the small fields; the lists and the MFA policy are read from the shared row only
+    /// when a query selects them.
+    fn from(m: Arc<m365_tenant::Model>) -> Self {
         Self {
             id: ID(m.id.to_string()),
-            tenant_id: m.microsoft_tenant_id.0,
-            display_name: m.display_name,
-            default_domain: m.default_domain,
-            domains: m.domains.0,
-            gdap_roles: m.gdap_roles.0.iter().map(|r| roles::name(r)).collect(),
+            tenant_id: m.microsoft_tenant_id.0.clone(),
+            display_name: m.display_name.clone(),
+            default_domain: m.default_domain.clone(),
             last_synced_at: m.last_synced_at,
             sync_status: m.sync_status.map(Into::into),
-            sync_error_code: m.sync_error_code,
-            sync_error: m.sync_error,
-            remediation: m.remediation,
+            sync_error_code: m.sync_error_code.clone(),
+            sync_error: m.sync_error.clone(),
+            remediation: m.remediation.clone(),
             mfa_source: m.mfa_source.map(Into::into),
-            mfa_policy: m.mfa_policy.map(TenantMfaPolicy::from),
             row: m.id,
             account_id: m.account_id,
+            model: m,
         }
     }
 }
 
 #[ComplexObject]
 impl M365Tenant {
+    /// Verified domains (empty until the first sync of the tenant).
+    async fn domains(&self) -> &[String] {
+        &self.model.domains.0
+    }
+
+    /// Names of the GDAP roles your relationships with the customer grant.
+    async fn gdap_roles(&self) -> Vec<String> {
+        self.model.gdap_roles.0.iter().map(|r| roles::name(r)).collect()
+    }
+
+    /// The policies that decide whether MFA is required, as last read; null before the first
+    /// sync that read them.
+    async fn mfa_policy(&self) -> Option<TenantMfaPolicy> {
+        self.model.mfa_policy.clone().map(TenantMfaPolicy::from)
+    }
+
     /// The client the tenant is mapped to; null while unmapped (its users are then not linked
     /// to contacts).
     async fn mapping(&self, ctx: &Context<'_>) -> AppResult<Option<TenantMapping>> {
@@ -119,7 +139,7 @@ impl M365Tenant {
         }
         let found = ctx
             .data_unchecked::<SuggestionCache>()
-            .get(ctx.state(), self.account_id, self.row, &self.display_name, &self.domains)
+            .get(ctx.state(), self.account_id, self.row, &self.display_name, &self.model.domains.0)
             .await?;
         let mut out = Vec::with_capacity(first as usize);
         for s in found.iter().take(first as usize) {
