@@ -33,12 +33,21 @@ pub struct FeedKey {
     pub variables: String,
 }
 
-/// A running feed's sender and latest payload; `None` once it ended (nobody can join it).
-type Live = Option<(broadcast::Sender<Arc<str>>, Arc<str>)>;
+/// A feed's life.
+enum Live {
+    /// Its first subscriber is waiting for the first answer; others wait for it too.
+    Starting,
+    /// Running: the sender and the latest payload.
+    Running(broadcast::Sender<Arc<str>>, Arc<str>),
+    /// Ended, or its first answer was not data: nobody can join it.
+    Over,
+}
 
-/// One running execution and its latest payload.
+/// One execution shared by its members.
 pub struct Feed {
     state: Mutex<Live>,
+    /// Flips to true when the feed leaves `Starting`.
+    settled: tokio::sync::watch::Sender<bool>,
 }
 
 impl Feed {
@@ -46,9 +55,17 @@ impl Feed {
         self.state.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// The latest payload and a receiver of the later ones; `None` when the feed ended.
+    /// The latest payload and a receiver of the later ones; `None` unless running.
     fn join(&self) -> Option<(Arc<str>, broadcast::Receiver<Arc<str>>)> {
-        self.lock().as_ref().map(|(tx, last)| (last.clone(), tx.subscribe()))
+        match &*self.lock() {
+            Live::Running(tx, last) => Some((last.clone(), tx.subscribe())),
+            _ => None,
+        }
+    }
+
+    fn settle(&self, live: Live) {
+        *self.lock() = live;
+        self.settled.send_replace(true);
     }
 }
 
@@ -70,43 +87,101 @@ pub struct Member {
     joined: bool,
 }
 
+/// A subscriber's way into the feed of its subscription.
+pub enum Entry {
+    /// A running feed, joined.
+    Join(Member),
+    /// No feed ran: this subscriber executes the subscription and starts one with
+    /// [`Starter::start`] (or drops the starter when the first answer is an error).
+    Start(Starter),
+}
+
+/// The right (and duty) to start a feed; concurrent subscribers of the same subscription wait
+/// for it instead of executing it again.
+pub struct Starter {
+    feeds: Arc<Feeds>,
+    key: FeedKey,
+    feed: Arc<Feed>,
+    started: bool,
+}
+
+impl Drop for Starter {
+    fn drop(&mut self) {
+        if !self.started {
+            // The first answer was an error (or the subscriber left): whoever waits executes
+            // the subscription on its own, and gets its own answer.
+            self.feeds.forget(&self.key, &self.feed);
+            self.feed.settle(Live::Over);
+        }
+    }
+}
+
 impl Feeds {
     fn map(&self) -> std::sync::MutexGuard<'_, HashMap<FeedKey, Arc<Feed>>> {
         self.feeds.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Joins the running feed for `key`, if there is one.
-    pub fn join(&self, key: &FeedKey) -> Option<Member> {
-        let feed = self.map().get(key).cloned()?;
-        let (first, rx) = feed.join()?;
-        Some(Member { feed, rx, sent: None, count: 0, joined: true }.with_first(first))
+    /// Removes `feed` from the map if it is still the one for `key`.
+    fn forget(&self, key: &FeedKey, feed: &Arc<Feed>) {
+        let mut map = self.map();
+        if map.get(key).is_some_and(|f| Arc::ptr_eq(f, feed)) {
+            map.remove(key);
+        }
     }
 
-    /// Starts a feed for `key` from a stream whose first payload was `first` (already checked to
-    /// be data); the stream runs on its own task until it ends or nobody listens.
-    pub fn start(self: &Arc<Self>, key: FeedKey, first: Arc<str>, mut rest: BoxStream<'static, Arc<str>>) -> Member {
+    /// Joins the feed of `key`, waiting for one that is starting; or, when none runs, the right
+    /// to start it.
+    pub async fn enter(self: &Arc<Self>, key: &FeedKey) -> Entry {
+        loop {
+            let feed = {
+                let mut map = self.map();
+                match map.get(key) {
+                    Some(f) => f.clone(),
+                    None => {
+                        let feed = Arc::new(Feed {
+                            state: Mutex::new(Live::Starting),
+                            settled: tokio::sync::watch::channel(false).0,
+                        });
+                        map.insert(key.clone(), feed.clone());
+                        return Entry::Start(Starter { feeds: self.clone(), key: key.clone(), feed, started: false });
+                    }
+                }
+            };
+            let mut settled = feed.settled.subscribe();
+            let _ = settled.wait_for(|s| *s).await;
+            if let Some((first, rx)) = feed.join() {
+                return Entry::Join(Member { feed, rx, sent: None, count: 0, joined: true }.with_first(first));
+            }
+            // It ended or failed (and left the map first): look again.
+            self.forget(key, &feed);
+        }
+    }
+}
+
+impl Starter {
+    /// Starts the feed from a stream whose first payload was `first` (checked to be data); the
+    /// stream runs on its own task until it ends or nobody listens.
+    pub fn start(mut self, first: Arc<str>, mut rest: BoxStream<'static, Arc<str>>) -> Member {
+        self.started = true;
         let (tx, rx) = broadcast::channel(BUFFER);
-        let feed = Arc::new(Feed { state: Mutex::new(Some((tx, first.clone()))) });
-        self.map().insert(key.clone(), feed.clone());
+        self.feed.settle(Live::Running(tx, first.clone()));
         metrics::counter!("subscription_feeds_started_total").increment(1);
-        let (feeds, task_feed) = (self.clone(), feed.clone());
+        let (feeds, key, task_feed) = (self.feeds.clone(), self.key.clone(), self.feed.clone());
         tokio::spawn(async move {
             while let Some(payload) = rest.next().await {
                 let mut g = task_feed.lock();
-                let Some((tx, last)) = g.as_mut() else { break };
+                let Live::Running(tx, last) = &mut *g else { break };
                 *last = payload.clone();
                 if tx.send(payload).is_err() {
                     break; // nobody listens
                 }
             }
-            // Ended: nobody joins any more, and members see the end after what was sent.
-            task_feed.lock().take();
-            let mut map = feeds.map();
-            if map.get(&key).is_some_and(|f| Arc::ptr_eq(f, &task_feed)) {
-                map.remove(&key);
-            }
+            // Ended: out of the map first (so nobody finds it), then closed; members see the
+            // end after what was sent.
+            feeds.forget(&key, &task_feed);
+            task_feed.settle(Live::Over);
         });
-        Member { feed, rx, sent: None, count: 0, joined: false }.with_first(first)
+        Member { feed: self.feed.clone(), rx, sent: None, count: 0, joined: false }.with_first(first)
     }
 }
 
@@ -206,25 +281,35 @@ mod tests {
     async fn members_share_one_execution_and_see_the_same_stream() {
         let feeds = Arc::new(Feeds::default());
         let (tx, rest) = fed();
-        let mut a = feeds.start(key(), "s0".into(), rest);
+        let Entry::Start(starter) = feeds.enter(&key()).await else { panic!("nothing runs yet") };
+        // B arrives while A still waits for its first answer: B waits for A's feed.
+        let waiting = tokio::spawn({
+            let feeds = feeds.clone();
+            async move { feeds.enter(&key()).await }
+        });
+        tokio::task::yield_now().await;
+        let mut a = starter.start("s0".into(), rest);
         tx.send("s1".into()).unwrap();
         tokio::task::yield_now().await;
-        // B joins now: the current state (s1) first, then what follows.
-        let mut b = feeds.join(&key()).expect("a running feed");
+        let Entry::Join(mut b) = waiting.await.unwrap() else { panic!("B joins A's feed") };
         tx.send("s2".into()).unwrap();
         tx.send("end".into()).unwrap();
         drop(tx);
         assert_eq!(drain(&mut a).await, (vec!["s0".into(), "s1".into(), "s2".into(), "end".into()], false));
-        assert_eq!(drain(&mut b).await, (vec!["s1".into(), "s2".into(), "end".into()], false));
+        let (got, over) = drain(&mut b).await;
+        assert!(!over);
+        assert_eq!(got.last().map(String::as_str), Some("end"));
+        assert!(got.first().is_some_and(|f| f == "s0" || f == "s1"), "the state current when it joined: {got:?}");
         tokio::task::yield_now().await;
-        assert!(feeds.join(&key()).is_none(), "an ended feed is gone");
+        assert!(matches!(feeds.enter(&key()).await, Entry::Start(_)), "an ended feed is gone");
     }
 
     #[tokio::test]
     async fn one_who_joined_after_the_end_starts_over_and_a_slow_one_skips_ahead() {
         let feeds = Arc::new(Feeds::default());
         let (tx, rest) = fed();
-        let mut a = feeds.start(key(), "s0".into(), rest);
+        let Entry::Start(starter) = feeds.enter(&key()).await else { panic!("nothing runs yet") };
+        let mut a = starter.start("s0".into(), rest);
         for i in 0..(BUFFER + 50) {
             tx.send(format!("s{}", i + 1).into()).unwrap();
         }
@@ -234,7 +319,7 @@ mod tests {
             tokio::task::yield_now().await;
         }
         // C joins after the terminal state but before the feed noticed its end.
-        let mut c = feeds.join(&key()).expect("not ended yet");
+        let Entry::Join(mut c) = feeds.enter(&key()).await else { panic!("not ended yet") };
         drop(tx);
         // A fell behind: it skips to the latest instead of replaying the backlog.
         let (got, over) = drain(&mut a).await;
@@ -245,5 +330,18 @@ mod tests {
         let (got, over) = drain(&mut c).await;
         assert_eq!(got, vec!["end".to_string()]);
         assert!(over);
+    }
+
+    #[tokio::test]
+    async fn when_the_first_answer_is_an_error_whoever_waits_executes_on_its_own() {
+        let feeds = Arc::new(Feeds::default());
+        let Entry::Start(starter) = feeds.enter(&key()).await else { panic!("nothing runs yet") };
+        let waiting = tokio::spawn({
+            let feeds = feeds.clone();
+            async move { feeds.enter(&key()).await }
+        });
+        tokio::task::yield_now().await;
+        drop(starter);
+        assert!(matches!(waiting.await.unwrap(), Entry::Start(_)), "the waiter starts its own");
     }
 }

@@ -27,7 +27,7 @@ use tokio::{sync::mpsc, task::JoinHandle};
 
 use super::{
     HttpState,
-    feeds::{FeedKey, Feeds, Next},
+    feeds::{Entry, FeedKey, Feeds, Next},
 };
 use crate::{
     app::AppState,
@@ -423,23 +423,32 @@ impl Sub {
     /// Follows the shared feed of `key`, starting one when none runs.
     async fn shared(self, key: FeedKey, req: Request) {
         let source = (req.query.clone(), req.operation_name.clone(), req.variables.clone());
+        let fresh = |sub: &Self| {
+            let mut req = Request::new(source.0.clone()).variables(source.2.clone());
+            if let Some(op) = &source.1 {
+                req = req.operation_name(op.clone());
+            }
+            sub.schema.execute_stream(sub.request(req))
+        };
+        if !self.may_join(&key).await {
+            // Its own execution answers it (with the error the resolver gives).
+            let stream = fresh(&self);
+            self.answer(stream, false).await;
+            return;
+        }
         let mut skip: Option<Arc<str>> = None;
         loop {
-            let mut member = match self.may_join(&key).await.then(|| self.feeds.join(&key)).flatten() {
-                Some(m) => m,
-                None => {
-                    let mut req = Request::new(source.0.clone()).variables(source.2.clone());
-                    if let Some(op) = &source.1 {
-                        req = req.operation_name(op.clone());
-                    }
-                    let stream = self.schema.execute_stream(self.request(req));
-                    let Some((first, rest)) = self.first_answer(stream, false).await else {
+            let mut member = match self.feeds.enter(&key).await {
+                Entry::Join(m) => m,
+                Entry::Start(starter) => {
+                    let Some((first, rest)) = self.first_answer(fresh(&self), false).await else {
+                        drop(starter); // whoever waits executes on its own
                         self.finish(false).await;
                         return;
                     };
                     let app = self.app.clone();
                     let rest = rest.map(move |r| payload(r, &app)).boxed();
-                    self.feeds.start(key.clone(), payload(first, &self.app), rest)
+                    starter.start(payload(first, &self.app), rest)
                 }
             };
             let first = member.first();
