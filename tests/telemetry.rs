@@ -89,10 +89,16 @@ async fn requests_sync_runs_and_tenants_are_exported_as_spans() {
     loop {
         let t = traces.clone();
         tokio::task::spawn_blocking(move || t.flush()).await.unwrap();
-        if got.lock().unwrap().iter().any(|(_, s)| s.name == "sync_run") {
+        // The request's span closes just after its response went out, too.
+        let arrived = |name: &str, id: Option<&str>| {
+            got.lock().unwrap().iter().any(|(_, s)| {
+                s.name == name && id.is_none_or(|id| attr(&s.attributes, "request_id").as_deref() == Some(id))
+            })
+        };
+        if arrived("sync_run", None) && arrived("request", Some("trace-check-42")) {
             break;
         }
-        assert!(std::time::Instant::now() < deadline, "no sync_run span arrived");
+        assert!(std::time::Instant::now() < deadline, "the run's and the request's spans did not arrive");
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
     let spans = got.lock().unwrap().clone();
