@@ -62,17 +62,25 @@ impl Hub {
     }
 
     fn accept(&self, run: Arc<sync_run::Model>, relay: bool) -> bool {
-        self.with(run.account_id, |ch| {
-            if ch.latest.as_ref().is_some_and(|l| order(l) >= order(&run)) {
-                return false;
-            }
-            ch.latest = Some(run.clone());
-            if relay && let Some(r) = self.relay.get() {
-                let _ = r.send(run.clone());
-            }
-            let _ = ch.tx.send(run);
-            true
-        })
+        let mut map = self.channels.lock().unwrap_or_else(|p| p.into_inner());
+        let account = run.account_id;
+        let ch = map.entry(account).or_insert_with(|| Channel { tx: broadcast::channel(BUFFER).0, latest: None });
+        if ch.latest.as_ref().is_some_and(|l| order(l) >= order(&run)) {
+            return false;
+        }
+        if relay && let Some(r) = self.relay.get() {
+            let _ = r.send(run.clone());
+        }
+        if run.status.is_terminal() && ch.tx.receiver_count() == 0 {
+            // Nobody here watches and the run is over: keep nothing (an account's last run
+            // carries every tenant's result; a process serving many accounts must not hold them
+            // all). A subscriber arriving later reads the row.
+            map.remove(&account);
+            return true;
+        }
+        ch.latest = Some(run.clone());
+        let _ = ch.tx.send(run);
+        true
     }
 
     /// The latest state published for the account, if any.
@@ -154,5 +162,18 @@ pub(crate) mod tests {
         assert_eq!(hub.watched_accounts(), vec![1]);
         drop(rx);
         assert!(!hub.watched(1));
+    }
+
+    #[test]
+    fn an_ended_run_nobody_watches_is_not_kept() {
+        let hub = Hub::default();
+        hub.publish(&run(1, 1, RunStatus::Running));
+        assert!(hub.latest(1).is_some());
+        hub.publish(&run(1, 2, RunStatus::Succeeded));
+        assert!(hub.latest(1).is_none(), "nothing held for an idle account");
+        // Watched, the end is kept for those who watch.
+        let _rx = hub.subscribe(1);
+        hub.publish(&run(2, 1, RunStatus::Succeeded));
+        assert_eq!(hub.latest(1).map(|m| order(&m)), Some((2, true, 1)));
     }
 }
