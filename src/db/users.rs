@@ -357,7 +357,7 @@ pub async fn replace_assignments(
     Ok(())
 }
 
-/// Replaces the tenant's subscribed SKUs.
+/// Replaces the tenant's subscribed SKUs; writes nothing when they are what is stored.
 pub async fn replace_licenses(
     db: &impl ConnectionTrait,
     account_id: i64,
@@ -365,6 +365,43 @@ pub async fn replace_licenses(
     licenses: &[LicenseRow],
     now: DateTime<Utc>,
 ) -> Result<(), DbErr> {
+    type Stored = (String, String, String, i64, i64, i64, i64);
+    let mut stored: Vec<Stored> = m365_license::Entity::find()
+        .select_only()
+        .columns([
+            m365_license::Column::SkuId,
+            m365_license::Column::SkuPartNumber,
+            m365_license::Column::CapabilityStatus,
+            m365_license::Column::EnabledUnits,
+            m365_license::Column::ConsumedUnits,
+            m365_license::Column::SuspendedUnits,
+            m365_license::Column::WarningUnits,
+        ])
+        .filter(m365_license::Column::TenantId.eq(tenant_row))
+        .into_tuple()
+        .all(db)
+        .await?;
+    let mut read: Vec<Stored> = licenses
+        .iter()
+        .map(|l| {
+            let l = l.clone();
+            (
+                l.sku_id,
+                l.sku_part_number,
+                l.capability_status,
+                l.enabled_units,
+                l.consumed_units,
+                l.suspended_units,
+                l.warning_units,
+            )
+        })
+        .collect();
+    stored.sort_unstable();
+    read.sort_unstable();
+    read.dedup_by(|a, b| a.0 == b.0);
+    if stored == read {
+        return Ok(());
+    }
     for chunk in licenses.chunks(CHUNK) {
         let rows = chunk.iter().map(|l| m365_license::ActiveModel {
             account_id: Set(account_id),

@@ -486,6 +486,16 @@ async fn a_sync_that_finds_nothing_changed_rewrites_no_user_and_no_assignment() 
         }
     };
     let xmin_before = tuples(&app).await;
+    let skus = |app: &TestApp| {
+        let db = app.state.db.clone();
+        async move {
+            let mut rows: Vec<_> =
+                M365License::find().all(&db).await.unwrap().into_iter().map(|l| (l.id, l.synced_at)).collect();
+            rows.sort_unstable();
+            rows
+        }
+    };
+    let skus_before = skus(&app).await;
 
     // Nothing changed in Microsoft.
     app.state.clock.advance(Duration::from_secs(31));
@@ -495,7 +505,15 @@ async fn a_sync_that_finds_nothing_changed_rewrites_no_user_and_no_assignment() 
     assert_eq!(sync["lastRun"]["usersSynced"], 18, "every user was read");
     assert_eq!(stored(&app).await, (users.clone(), assignments.clone()), "no user and no assignment rewritten");
     assert_eq!(tuples(&app).await, xmin_before, "no row version written");
+    assert_eq!(skus(&app).await, skus_before, "no subscribed SKU rewritten");
 
+    let consumed = |app: &TestApp, sku: String| {
+        let db = app.state.db.clone();
+        async move {
+            let rows = M365License::find().filter(entity::m365_license::Column::SkuId.eq(sku)).all(&db).await.unwrap();
+            rows.iter().map(|l| l.consumed_units).sum::<i64>()
+        }
+    };
     // One user changes: a new name and one license fewer. Only that user is rewritten.
     let (changed, dropped_sku) = {
         let mut g = app.emu.state.lock();
@@ -511,9 +529,11 @@ async fn a_sync_that_finds_nothing_changed_rewrites_no_user_and_no_assignment() 
         u.display_name = "Renamed Person".into();
         (u.id.clone(), u.sku_ids.pop().unwrap())
     };
+    let consumed_before = consumed(&app, dropped_sku.to_owned()).await;
     app.state.clock.advance(Duration::from_secs(31));
     data(app.gql(Some(&t), TRIGGER, json!({})).await);
     app.wait_idle(&t).await;
+    assert_eq!(consumed(&app, dropped_sku.to_owned()).await, consumed_before - 1, "the tenant's SKU counts follow");
     let (after, after_assignments) = stored(&app).await;
     for (oid, (id, synced)) in &after {
         assert_eq!(users[oid].0, *id, "ids are kept");
