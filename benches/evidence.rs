@@ -198,8 +198,7 @@ async fn export() {
     let now = micros(Utc::now());
     let started = std::time::Instant::now();
     let txn = db::write_txn(&db).await.unwrap();
-    db::users::replace_users(&txn, svc.account, tenant.id, &rows, now).await.unwrap();
-    let ids = db::users::ids_of_tenant(&txn, tenant.id).await.unwrap();
+    let ids = db::users::replace_users(&txn, svc.account, tenant.id, &rows, now).await.unwrap().ids;
     let recorded = evidence::record(
         &txn,
         &evidence::Recording {

@@ -56,12 +56,15 @@ pub struct LicenseRow {
 const CHUNK: usize = 400;
 
 /// What a sync changed in a tenant's users.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct UsersWritten {
     /// Rows inserted or rewritten (new users, and users whose content changed).
     pub written: usize,
     /// Rows removed (users the listing no longer has).
     pub removed: usize,
+    /// `object_id → id` of the tenant's users after the write (what [`ids_of_tenant`] reads;
+    /// read again only when users were added).
+    pub ids: HashMap<String, i64>,
 }
 
 /// What is stored of a user, to tell whether a sync must rewrite it.
@@ -95,7 +98,6 @@ pub fn content_hash(u: &UserRow) -> i64 {
             put(1, s.as_bytes());
         }
     };
-    let enumv = |v: String| v;
     text(&mut put, Some(&u.object_id));
     text(&mut put, u.display_name.as_deref());
     text(&mut put, Some(&u.user_principal_name));
@@ -105,7 +107,7 @@ pub fn content_hash(u: &UserRow) -> i64 {
     text(&mut put, u.user_type.as_deref());
     put(3, &[u.is_admin.map_or(2, u8::from)]);
     put(3, &[u8::from(!u.sku_ids.is_empty())]);
-    text(&mut put, Some(&enumv(sea_orm::ActiveEnum::to_value(&u.mfa_status))));
+    text(&mut put, Some(&sea_orm::ActiveEnum::to_value(&u.mfa_status)));
     list(&mut put, &u.mfa_methods);
     text(&mut put, u.mfa_source.map(|s| sea_orm::ActiveEnum::to_value(&s)).as_deref());
     text(&mut put, u.mfa_unavailable_reason.as_deref());
@@ -143,17 +145,26 @@ pub async fn replace_users(
         .into_model::<StoredUser>()
         .all(db)
         .await?;
+    let mut ids: HashMap<String, i64> = stored.iter().map(|s| (s.object_id.clone(), s.id)).collect();
     let mut stored: HashMap<&str, &StoredUser> = stored.iter().map(|s| (s.object_id.as_str(), s)).collect();
     let mut changed: Vec<(&UserRow, i64)> = vec![];
+    let mut added = false;
     for u in users {
         let hash = content_hash(u);
         match stored.remove(u.object_id.as_str()) {
             Some(s) if s.content_hash == hash && s.contact_id == u.contact_id && s.contact_match == u.contact_match => {
             }
-            _ => changed.push((u, hash)),
+            Some(_) => changed.push((u, hash)),
+            None => {
+                added = true;
+                changed.push((u, hash));
+            }
         }
     }
     let gone: Vec<i64> = stored.values().map(|s| s.id).collect();
+    for s in stored.values() {
+        ids.remove(&s.object_id);
+    }
     for chunk in changed.chunks(CHUNK) {
         let rows = chunk.iter().map(|(u, hash)| m365_user::ActiveModel {
             account_id: Set(account_id),
@@ -227,7 +238,10 @@ pub async fn replace_users(
     if !changed.is_empty() || !gone.is_empty() {
         recount(db, &[tenant_row]).await?;
     }
-    Ok(UsersWritten { written: changed.len(), removed: gone.len() })
+    if added {
+        ids = ids_of_tenant(db, tenant_row).await?;
+    }
+    Ok(UsersWritten { written: changed.len(), removed: gone.len(), ids })
 }
 
 /// The columns of `m365_user_count`, in the order [`TALLY`] selects them.

@@ -465,8 +465,8 @@ async fn write_tenant(ctx: &RunCtx, t: &m365_tenant::Model, read: &TenantRead) -
     metrics::counter!("sync_user_rows_total", "write" => "unchanged")
         .increment(p.users.len().saturating_sub(written.written) as u64);
     metrics::counter!("sync_user_rows_total", "write" => "removed").increment(written.removed as u64);
-    let user_ids = db::users::ids_of_tenant(&txn, t.id).await.map_err(db_err)?;
-    db::users::replace_assignments(&txn, account, t.id, &p.users, &user_ids).await.map_err(db_err)?;
+    let user_ids = &written.ids;
+    db::users::replace_assignments(&txn, account, t.id, &p.users, user_ids).await.map_err(db_err)?;
     evidence::record(
         &txn,
         &evidence::Recording {
@@ -474,7 +474,7 @@ async fn write_tenant(ctx: &RunCtx, t: &m365_tenant::Model, read: &TenantRead) -
             tenant: t,
             run_id: ctx.run_id(),
             users: &p.users,
-            user_ids: &user_ids,
+            user_ids,
             snapshot: matches!(p.outcome, TenantOutcome::Ok | TenantOutcome::Partial),
             now,
         },

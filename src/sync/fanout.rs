@@ -72,8 +72,9 @@ pub fn cancel_for(payload: &str, me: &str) -> Option<i64> {
 }
 
 /// What a progress notification says, given how many of the run's results went out before.
-/// Returns the payload and how many results the readers have after it.
-fn encode(run: &sync_run::Model, sent_before: usize, origin: &str) -> (String, usize) {
+/// Returns the payload, how many results the readers have after it, and its kind (`state` or
+/// `pointer`, for the metric).
+fn encode(run: &sync_run::Model, sent_before: usize, origin: &str) -> (String, usize, &'static str) {
     let results = &run.tenant_results.0;
     let all = results.len();
     let from = if sent_before <= all { sent_before } else { 0 };
@@ -84,10 +85,10 @@ fn encode(run: &sync_run::Model, sent_before: usize, origin: &str) -> (String, u
     };
     // The whole run when it fits (a reader then needs nothing before it), else the new results.
     if let Some(json) = state(0).or_else(|| (from > 0).then(|| state(from)).flatten()) {
-        return (json, all);
+        return (json, all, "state");
     }
     let pointer = Message::Pointer { o: origin.to_owned(), a: run.account_id, r: run.id };
-    (serde_json::to_string(&pointer).expect("a pointer serialises"), all)
+    (serde_json::to_string(&pointer).expect("a pointer serialises"), all, "pointer")
 }
 
 /// The run without its tenant results.
@@ -126,13 +127,12 @@ pub async fn relay(app: AppState, mut rx: mpsc::UnboundedReceiver<Arc<sync_run::
         let mut payloads = Vec::with_capacity(batch.len());
         for run in batch.drain(..) {
             let before = sent.get(&run.id).copied().unwrap_or(0);
-            let (payload, after) = encode(&run, before, &app.sync.worker_id);
+            let (payload, after, kind) = encode(&run, before, &app.sync.worker_id);
             if run.status.is_terminal() {
                 sent.remove(&run.id);
             } else {
                 sent.insert(run.id, after);
             }
-            let kind = if payload.contains("\"k\":\"p\"") { "pointer" } else { "state" };
             metrics::counter!("sync_progress_relayed_total", "kind" => kind).increment(1);
             payloads.push(payload);
         }
@@ -303,14 +303,14 @@ mod tests {
     fn a_small_run_travels_whole_and_a_large_one_as_its_new_results() {
         // Small: the whole run, whatever went out before.
         let small = run(3, vec![result(0, 10), result(1, 10)]);
-        let (p, sent) = encode(&small, 1, "a");
+        let (p, sent, _) = encode(&small, 1, "a");
         assert_eq!(sent, 2);
         let Message::State { from: 0, run: got, .. } = decode(&p) else { panic!("{p}") };
         assert_eq!(*got, small, "every field survives the trip");
 
         // Large: 60 results of ~200 bytes do not fit; the two new ones do.
         let big = run(9, (0..60).map(|i| result(i, 200)).collect());
-        let (p, sent) = encode(&big, 58, "a");
+        let (p, sent, _) = encode(&big, 58, "a");
         assert_eq!(sent, 60);
         let Message::State { from: 58, run: delta, .. } = decode(&p) else { panic!("{p}") };
         assert_eq!(delta.tenant_results.0.len(), 2);
@@ -323,7 +323,8 @@ mod tests {
 
         // One result too large for any payload: a pointer to the row.
         let huge = run(10, vec![result(0, 9_000)]);
-        let (p, _) = encode(&huge, 0, "a");
+        let (p, _, kind) = encode(&huge, 0, "a");
         assert!(matches!(decode(&p), Message::Pointer { a: 1, r: 7, .. }), "{p}");
+        assert_eq!(kind, "pointer");
     }
 }

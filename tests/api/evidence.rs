@@ -463,8 +463,7 @@ async fn streaming_exports_are_capped_per_account_so_slow_readers_cannot_take_th
     let rows: Vec<_> = (0..30_000).map(synthetic_user).collect();
     let now = evidence::canonical::micros(app.state.clock.now());
     let txn = db::write_txn(db).await.unwrap();
-    db::users::replace_users(&txn, acc, tenant.id, &rows, now).await.unwrap();
-    let ids = db::users::ids_of_tenant(&txn, tenant.id).await.unwrap();
+    let ids = db::users::replace_users(&txn, acc, tenant.id, &rows, now).await.unwrap().ids;
     let rec = evidence::Recording {
         account_id: acc,
         tenant: &tenant,
