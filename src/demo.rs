@@ -77,6 +77,13 @@ pub async fn run(args: DemoArgs) -> Result<(), BoxError> {
     config.bind_addr = args.bind;
     config.database_url = args.database_url.clone();
     config.auth_jwt_secret = Some(Secret::new(std::env::var("AUTH_JWT_SECRET").unwrap_or(secrets.auth_jwt_secret)));
+    // After consent the browser comes back to the console, which shows the guide's message.
+    if config.frontend_url.is_none() {
+        let mut console = config.public_url();
+        console.set_path("/");
+        console.set_query(None);
+        config.frontend_url = Some(console);
+    }
     config.token_encryption_key =
         Some(Secret::new(std::env::var("TOKEN_ENCRYPTION_KEY").unwrap_or(secrets.token_encryption_key)));
     let emu_config = EmulatorConfig {
@@ -106,7 +113,11 @@ pub async fn run(args: DemoArgs) -> Result<(), BoxError> {
         r#"
 m365-integration demo
 =====================
-Service:   {url}   (GraphiQL: {url}/graphql)
+Console:   {url}/#token={admin}
+           (signs this browser tab in as the demo admin; the token stays in the fragment,
+           which browsers never send, and the console moves it to sessionStorage)
+Read-only: {url}/#token={reader}
+GraphiQL:  {url}/graphql   (prefilled with the console's token when opened from it)
 Emulator:  {emu}   (stands in for login.microsoftonline.com and graph.microsoft.com)
 Account:   {account} "Demo MSP" (Microsoft 365 tab on, clients and contacts seeded)
 
@@ -116,7 +127,8 @@ Admin token (manage_tenant_settings, 24 h):
 Read-only token (GRC evidence tools, 24 h):
 {reader}
 
-Connect in three steps:
+Connect in the console: open the Console link, click Connect M365, pick "Avery Admin" on the
+emulated consent page and Accept; the first sync's progress shows live. Or by hand:
  1. Open {url}/graphql, add the header  {{"Authorization": "Bearer <admin token>"}}
     and run:   mutation {{ connectM365 {{ authorizationUrl expiresAt }} }}
  2. Open the authorizationUrl in a browser. On the emulated consent page pick

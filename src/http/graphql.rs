@@ -12,7 +12,7 @@ use axum::{
     extract::rejection::BytesRejection,
     extract::{RawQuery, State},
     http::{HeaderMap, HeaderValue, StatusCode, header},
-    response::{Html, IntoResponse, Response},
+    response::{IntoResponse, Response},
 };
 use serde_json::{Value, json};
 
@@ -187,14 +187,7 @@ pub async fn get_handler(State(s): State<HttpState>, headers: HeaderMap, RawQuer
     let param = |name: &str| params.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone());
     let Some(query) = param("query") else {
         if wants_html(&headers) {
-            return Html(
-                async_graphql::http::GraphiQLSource::build()
-                    .endpoint("/graphql")
-                    .subscription_endpoint("/graphql/ws")
-                    .title("m365-integration")
-                    .finish(),
-            )
-            .into_response();
+            return super::web::graphiql(&headers);
         }
         let media = negotiate(&headers).unwrap_or(Media::Json);
         return request_error(StatusCode::BAD_REQUEST, media, "BAD_USER_INPUT", "GET /graphql needs a query parameter");

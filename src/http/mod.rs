@@ -5,6 +5,7 @@ pub mod evidence;
 pub mod feeds;
 pub mod graphql;
 pub mod server;
+pub mod web;
 pub mod ws;
 
 use axum::{
@@ -56,6 +57,10 @@ pub fn router(app: AppState, schema: AppSchema) -> Router {
         .route("/oauth/m365/callback", get(callback::handler))
         .route("/evidence/mfa", get(evidence::export))
         .route("/metrics", get(metrics))
+        .route("/", get(web::console))
+        .route("/console/{file}", get(web::console_asset))
+        .route("/graphiql/{file}", get(web::graphiql_asset))
+        .route("/vendor/{package}/{file}", get(web::vendor))
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(readyz))
         .route_layer(axum::middleware::from_fn(track))

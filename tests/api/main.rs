@@ -15,4 +15,5 @@ mod metrics;
 mod microsoft;
 mod schema;
 mod sync;
+mod web;
 mod ws;
