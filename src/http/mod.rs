@@ -58,6 +58,7 @@ pub fn router(app: AppState, schema: AppSchema) -> Router {
         .route("/evidence/mfa", get(evidence::export))
         .route("/metrics", get(metrics))
         .route("/", get(web::console))
+        .route("/favicon.ico", get(web::favicon))
         .route("/console/{file}", get(web::console_asset))
         .route("/graphiql/{file}", get(web::graphiql_asset))
         .route("/vendor/{package}/{file}", get(web::vendor))

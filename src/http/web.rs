@@ -39,6 +39,7 @@ const FILES: &[(&str, &[u8], &str)] = assets! {
     "/console/app.js" => "console/app.js", JS;
     "/console/app.css" => "console/app.css", CSS;
     "/console/icon.svg" => "console/icon.svg", SVG;
+    "/favicon.ico" => "console/icon.svg", SVG;
     "/graphiql" => "graphiql/index.html", HTML;
     "/graphiql/init.js" => "graphiql/init.js", JS;
     "/graphiql/graphiql.css" => "graphiql/graphiql.css", CSS;
@@ -69,7 +70,8 @@ static ASSETS: LazyLock<HashMap<&'static str, Asset>> = LazyLock::new(|| {
 const CONSOLE_CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
      connect-src 'self'; font-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
 
-/// GraphiQL's: the same, except that its editor sets `style` attributes and its stylesheet
+/// GraphiQL's: the same for scripts; its dialogs add a `<style>` element at run time (the
+/// scroll lock of its dialog library), so styles may be inline there, and its stylesheet
 /// carries its fonts and icons as `data:` URLs.
 const GRAPHIQL_CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self' 'unsafe-inline'; \
      img-src 'self' data:; font-src 'self' data:; connect-src 'self'; form-action 'self'; \
@@ -110,6 +112,11 @@ fn not_found() -> Response {
 /// `GET /`: the console.
 pub async fn console(headers: HeaderMap) -> Response {
     serve("/", &headers).unwrap_or_else(not_found)
+}
+
+/// `GET /favicon.ico`: what browsers ask for on pages that name no icon (the callback's).
+pub async fn favicon(headers: HeaderMap) -> Response {
+    serve("/favicon.ico", &headers).unwrap_or_else(not_found)
 }
 
 /// `GET /console/{file}`: the console's script, styles and icon.

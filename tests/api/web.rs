@@ -51,6 +51,8 @@ async fn assets_are_cached_and_revalidated() {
     assert!(again.bytes().await.unwrap().is_empty());
     let changed = app.http.get(app.url("/console/app.js")).header("if-none-match", "\"other\"").send().await.unwrap();
     assert_eq!(changed.status(), 200);
+    let icon = app.http.get(app.url("/favicon.ico")).send().await.unwrap();
+    assert_eq!((icon.status().as_u16(), icon.headers()["content-type"].to_str().unwrap()), (200, "image/svg+xml"));
     // The licenses ship beside the builds.
     let license = app.http.get(app.url("/vendor/react-18.3.1/LICENSE")).send().await.unwrap();
     assert!(license.text().await.unwrap().contains("MIT License"));

@@ -69,6 +69,8 @@ function fmtTime(iso) {
   return d.toLocaleString(undefined, { dateStyle: "medium", timeStyle: "short" });
 }
 
+function plural(n, word) { return `${n} ${word}${n === 1 ? "" : "s"}`; }
+
 function pct(n) { return `${(Math.round(n * 10) / 10).toFixed(1)} %`; }
 
 function badge(text, tone) { return h("span", { class: `badge ${tone}` }, text); }
@@ -437,6 +439,8 @@ function m365View(view, onCleanup) {
       showBanner(alertBox("ok", "Sync started.", "Progress shows below as it happens."));
       cooldownUntil = Date.now() + COOLDOWN_SECONDS * 1000;
       data.sync.state = "QUEUED";
+      const st = document.getElementById("sync-state");
+      if (st) st.replaceChildren(state("QUEUED"));
       tickCooldown();
       if (!stopLive) live();
     } catch (e) {
@@ -458,10 +462,10 @@ function m365View(view, onCleanup) {
         showBanner(h("div", { class: "alert ok", role: "status", id: "disconnected" },
           h("strong", {}, "Microsoft 365 is disconnected."),
           h("ul", { class: "removed" },
-            h("li", {}, `${r.tenants} tenants, ${r.users} users, ${r.licenses} licenses (${r.licenseAssignments} assignments) and ${r.mappings} mappings removed`),
+            h("li", {}, `${plural(r.tenants, "tenant")}, ${plural(r.users, "user")}, ${plural(r.licenses, "license")} (${plural(r.licenseAssignments, "assignment")}) and ${plural(r.mappings, "mapping")} removed`),
             h("li", {}, r.authorizationRemoved ? "The stored authorization was removed." : "There was no stored authorization."),
-            r.syncsCancelled ? h("li", {}, `${r.syncsCancelled} running sync stopped`) : null,
-            h("li", {}, `${r.evidenceSnapshotsKept} evidence snapshots kept for your auditors; clients and contacts kept.`))));
+            r.syncsCancelled ? h("li", {}, `${plural(r.syncsCancelled, "running sync")} stopped`) : null,
+            h("li", {}, `${plural(r.evidenceSnapshotsKept, "evidence snapshot")} kept for your auditors; clients and contacts kept.`))));
         load();
       } catch (e) { dlg.close(); showBanner(errorBox(e)); }
     } }, "Disconnect");
@@ -645,10 +649,10 @@ function mappingView(view, onCleanup) {
         const r = (await gql("mutation Bulk($m: [TenantMappingInput!]!) { bulkCreateTenantMappings(mappings: $m) { mappings { tenant { displayName } } skipped { tenantId reason } } }", { m: mappings })).bulkCreateTenantMappings;
         dlg.close();
         stateV.selected.clear();
-        showBanner(alertBox("ok", `${r.mappings.length} tenants mapped.`, r.skipped.length ? `${r.skipped.length} skipped: ${r.skipped.map((s) => s.reason).join("; ")}` : null));
+        showBanner(alertBox("ok", `${plural(r.mappings.length, "tenant")} mapped.`, r.skipped.length ? `${r.skipped.length} skipped: ${r.skipped.map((s) => s.reason).join("; ")}` : null));
         load();
       } catch (e) { go.disabled = false; err.replaceChildren(errorBox(e)); }
-    } }, `Map ${chosen.length} tenants`);
+    } }, `Map ${plural(chosen.length, "tenant")}`);
     dlg.replaceChildren(h("h2", { id: "dialog-title" }, "Map Selected"),
       h("p", {}, "Each selected tenant starts with its top suggestion; change any before mapping. All are mapped, or none."),
       h("div", { class: "table-wrap" }, h("table", {}, h("tbody", {}, chosen.map((t) => {
@@ -672,7 +676,7 @@ function mappingView(view, onCleanup) {
       stateV.selected.clear();
       const names = new Map(stateV.tenants.map((t) => [t.id, t.displayName]));
       showBanner(h("div", { class: "alert ok", role: "status" },
-        h("strong", {}, `${r.mappings.length} suggestions at ${min}% or more accepted.`),
+        h("strong", {}, `${plural(r.mappings.length, "suggestion")} at ${min}% or more accepted.`),
         r.skipped.length ? h("ul", { class: "removed" }, r.skipped.map((s) => h("li", {}, `${names.get(s.tenantId) || s.tenantId}: ${s.reason}`))) : null));
       load();
     } catch (e) { showBanner(errorBox(e)); }
