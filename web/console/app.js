@@ -5,6 +5,8 @@
 
 const TOKEN_KEY = "m365.token";
 const COOLDOWN_SECONDS = 30;
+/** Close codes after which following again may work (going away, dropped, server restarting). */
+const RETRY_CLOSES = new Set([1001, 1006, 1011, 1012, 1013]);
 
 // ---------------------------------------------------------------- the guide's messages
 
@@ -209,7 +211,12 @@ function subscribe(query, onNext, onEnd) {
     } else if (msg.type === "error") end(new ApiError(msg.payload[0]?.message || "subscription refused", msg.payload[0]?.extensions?.code));
     else if (msg.type === "complete") { end(null); ws.close(1000); }
   };
-  ws.onclose = (ev) => end(ev.code === 1000 ? null : new ApiError(`Live updates stopped (${ev.code}${ev.reason ? `: ${ev.reason}` : ""}).`, "SOCKET_CLOSED"));
+  ws.onclose = (ev) => {
+    if (ev.code === 1000) { end(null); return; }
+    const e = new ApiError(`Live updates stopped (${ev.code}${ev.reason ? `: ${ev.reason}` : ""}).`, "SOCKET_CLOSED");
+    e.closeCode = ev.code;
+    end(e);
+  };
   return () => { ended = true; if (ws.readyState <= 1) ws.close(1000); };
 }
 
@@ -268,6 +275,9 @@ function m365View(view, onCleanup) {
   const body = h("div", {});
   view.append(body);
   let stopLive = null;
+  let active = true;
+  let retries = 0;
+  onCleanup(() => { active = false; if (stopLive) stopLive(); });
   let cooldownUntil = 0;
   let cooldownTick = null;
   let data = null;
@@ -400,12 +410,21 @@ function m365View(view, onCleanup) {
       if (!running && slot) loadCustomers();
     }, (err) => {
       stopLive = null;
-      if (err && err.code === "SOCKET_CLOSED") return; // the view changed or the server went away
+      if (!active) return;
+      if (err && err.code === "SOCKET_CLOSED" && RETRY_CLOSES.has(err.closeCode)) {
+        // The server restarted or the network dropped: follow again in a moment.
+        retries += 1;
+        const wait = Math.min(30, 2 ** retries);
+        showBanner(alertBox("info", "Live updates paused.", `Reconnecting in ${wait} s…`));
+        const id = setTimeout(() => { if (active) { showBanner(null); load(); } }, wait * 1000);
+        onCleanup(() => clearTimeout(id));
+        return;
+      }
       if (err) { showBanner(errorBox(err)); return; }
+      retries = 0;
       // The run ended: refresh what it changed, and wait for the next one.
       load();
     });
-    onCleanup(() => stopLive && stopLive());
   }
 
   async function loadCustomers() {
@@ -842,5 +861,12 @@ function usersView(view, onCleanup) {
 
 takeTokenFromFragment();
 renderSession();
-window.addEventListener("hashchange", () => { if (location.hash.startsWith("#token=")) takeTokenFromFragment(); renderSession(); showBanner(null); route(); });
+window.addEventListener("hashchange", () => {
+  if (location.hash.startsWith("#token=")) takeTokenFromFragment();
+  renderSession();
+  showBanner(null);
+  route();
+  // A screen reader starts reading the new page, not the link that led there.
+  document.getElementById("main").focus({ preventScroll: true });
+});
 route();
