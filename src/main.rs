@@ -3,6 +3,7 @@
 /// mimalloc instead of glibc's allocator: a profile of the users page under load spent ~30 % of
 /// the service's CPU in glibc malloc/free (`_int_malloc`, `malloc_consolidate`, `unlink_chunk`);
 /// the numbers before and after are in the README's benchmarks.
+#[cfg(feature = "mimalloc")]
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 

@@ -73,7 +73,19 @@ impl Feed {
 #[derive(Default)]
 pub struct Feeds {
     feeds: Mutex<HashMap<FeedKey, Arc<Feed>>>,
+    /// Per account, the latest check of whether its subscribers may join (see [`Feeds::admits`]).
+    checks: Mutex<HashMap<i64, Check>>,
 }
+
+/// One check of an account, shared by everyone who asks while it is fresh.
+#[derive(Clone)]
+struct Check {
+    at: std::time::Instant,
+    answer: Arc<tokio::sync::OnceCell<bool>>,
+}
+
+/// How long one answer to "may this account's subscribers join" serves everyone who asks.
+pub const CHECK_FRESH: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// Where a subscriber is in a feed.
 pub struct Member {
@@ -117,6 +129,31 @@ impl Drop for Starter {
 }
 
 impl Feeds {
+    /// Whether `account`'s subscribers may join its feeds, asking `check` at most once per
+    /// account per [`CHECK_FRESH`]: when hundreds of dashboards connect at once, one database
+    /// read answers them all, instead of hundreds of reads (each a large future) in flight
+    /// together. A check that fails (`None`) is not kept.
+    pub async fn admits<F, Fut>(&self, account: i64, check: F) -> bool
+    where
+        F: FnOnce() -> Fut,
+        Fut: std::future::Future<Output = Option<bool>>,
+    {
+        let cell = {
+            let mut checks = self.checks.lock().unwrap_or_else(|p| p.into_inner());
+            let now = std::time::Instant::now();
+            checks.retain(|_, c| now.duration_since(c.at) < CHECK_FRESH);
+            checks
+                .entry(account)
+                .or_insert_with(|| Check { at: now, answer: Arc::new(tokio::sync::OnceCell::new()) })
+                .answer
+                .clone()
+        };
+        match cell.get_or_try_init(|| async { check().await.ok_or(()) }).await {
+            Ok(admitted) => *admitted,
+            Err(()) => false,
+        }
+    }
+
     fn map(&self) -> std::sync::MutexGuard<'_, HashMap<FeedKey, Arc<Feed>>> {
         self.feeds.lock().unwrap_or_else(|p| p.into_inner())
     }
@@ -251,6 +288,38 @@ mod tests {
     use tokio::sync::mpsc;
 
     use super::*;
+
+    /// A burst of joiners of one account asks the database once; a failed check is not kept;
+    /// the answer goes stale after `CHECK_FRESH`.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn one_check_serves_a_burst() {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        let feeds = Arc::new(Feeds::default());
+        let asked = Arc::new(AtomicUsize::new(0));
+        let check = |answer: Option<bool>| {
+            let asked = asked.clone();
+            move || async move {
+                asked.fetch_add(1, Ordering::SeqCst);
+                tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+                answer
+            }
+        };
+        assert!(!feeds.admits(7, check(None)).await, "a failed check admits nobody");
+        let joiners: Vec<_> = (0..100)
+            .map(|_| {
+                let (feeds, check) = (feeds.clone(), check(Some(true)));
+                tokio::spawn(async move { feeds.admits(7, check).await })
+            })
+            .collect();
+        for j in joiners {
+            assert!(j.await.unwrap());
+        }
+        assert_eq!(asked.load(Ordering::SeqCst), 2, "the failed check, then one for the burst");
+        assert!(!feeds.admits(8, check(Some(false))).await, "another account has its own answer");
+        tokio::time::sleep(CHECK_FRESH).await;
+        assert!(!feeds.admits(7, check(Some(false))).await, "a stale answer is asked again");
+        assert_eq!(asked.load(Ordering::SeqCst), 4);
+    }
 
     fn key() -> FeedKey {
         FeedKey {
