@@ -72,8 +72,8 @@ pub async fn handler(State(s): State<HttpState>, ws: WebSocketUpgrade) -> Respon
 }
 
 /// Bytes a socket reads at a time. An idle subscriber's socket keeps this much allocated, and
-/// clients send little (a heap profile of 2,000 idle subscribers put 4.1 KB of each one's cost
-/// here at 4 KiB); a larger message just takes more reads.
+/// clients send little (a heap profile of 2,000 subscribers put 4.1 KB of each one's cost here
+/// at 4 KiB); a larger message just takes more reads.
 const READ_BUFFER: usize = 1024;
 
 /// Open sockets per token subject (account + `sub`), for `WS_MAX_SOCKETS_PER_TOKEN`.
@@ -347,9 +347,9 @@ impl Sub {
     /// What runs the subscription (or a query or mutation sent over the socket) to its end.
     ///
     /// Not an `async fn`: the task it becomes holds only the path taken, boxed, not room for
-    /// the largest of them. A heap profile of 2,000 idle subscribers (`heaptrack`, the system
-    /// allocator) showed each one's task at 5 KB, and the parsed request kept alive beside the
-    /// feed's state at 2.2 KB more.
+    /// the largest of them. Heap profiles of 2,000 subscribers (`benches/idle_heap/run.sh`)
+    /// showed each one's task at 5 KB, and the parsed request kept alive beside the feed loop at
+    /// 2.2 KB more.
     fn run(self, mut req: Request) -> BoxFuture<'static, ()> {
         let kind = match crate::graphql::prepare(&self.app.config, &mut req) {
             Ok(kind) => kind,
