@@ -277,17 +277,33 @@ fn slow_tenants_one_without_mfa(app: &TestApp, ms: u64) {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn console_follows_the_guide_end_to_end() {
-    let Some(path) = chromedriver() else { return };
+/// A browser on the console's app, with an account of the Microsoft 365 tab on; `None` (the tests
+/// pass, saying so) without chromedriver.
+struct Session {
+    c: Client,
+    driver: Driver,
+    app: TestApp,
+    account: i64,
+    /// Held for the whole test: one browser at a time.
+    _slot: tokio::sync::MutexGuard<'static, ()>,
+}
+
+async fn session() -> Option<Session> {
+    let path = chromedriver()?;
     let _slot = BROWSER_SLOT.lock().await;
     let app = console_app().await;
     let account = app.account("Browser MSP", true).await;
+    let driver = start_driver(&path).await;
+    let c = browser(&driver).await;
+    Some(Session { c, driver, app, account, _slot })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn console_follows_the_guide_end_to_end() {
+    let Some(Session { c, driver, app, account, _slot }) = session().await else { return };
     let admin = app.admin_token(account);
     seed_clients(&app, &admin).await;
     slow_tenants_one_without_mfa(&app, 250);
-    let driver = start_driver(&path).await;
-    let c = browser(&driver).await;
     let origin = app.url("");
 
     // Signed in from the link `demo` prints; the token leaves the address bar at once.
@@ -466,13 +482,8 @@ async fn console_follows_the_guide_end_to_end() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn consent_errors_show_the_guides_message() {
-    let Some(path) = chromedriver() else { return };
-    let _slot = BROWSER_SLOT.lock().await;
-    let app = console_app().await;
-    let account = app.account("Browser MSP", true).await;
+    let Some(Session { c, driver, app, account, _slot }) = session().await else { return };
     let admin = app.admin_token(account);
-    let driver = start_driver(&path).await;
-    let c = browser(&driver).await;
     c.goto(&app.url(&format!("/#token={admin}"))).await.unwrap();
     click(&c, "#connect").await;
     until(&c, "the consent page", "document.title === 'Permissions requested'").await;
@@ -487,13 +498,8 @@ async fn consent_errors_show_the_guides_message() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_read_only_token_sees_connect_disabled() {
-    let Some(path) = chromedriver() else { return };
-    let _slot = BROWSER_SLOT.lock().await;
-    let app = console_app().await;
-    let account = app.account("Browser MSP", true).await;
+    let Some(Session { c, driver, app, account, _slot }) = session().await else { return };
     let reader = app.token(account, &[]);
-    let driver = start_driver(&path).await;
-    let c = browser(&driver).await;
     // Signed in by pasting the token (Bearer prefix and all) into the header's field.
     c.goto(&app.url("/")).await.unwrap();
     assert!(text_of(&c, "#view").await.contains("Paste an API token"));
@@ -520,17 +526,12 @@ async fn a_read_only_token_sees_connect_disabled() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn graphiql_works_offline_with_the_consoles_token() {
-    let Some(path) = chromedriver() else { return };
-    let _slot = BROWSER_SLOT.lock().await;
-    let app = console_app().await;
+    let Some(Session { c, driver, app, account, _slot }) = session().await else { return };
     app.emu.state.set_authorize(AuthorizeMode::AutoAccept { user: "admin".into() });
-    let account = app.account("Browser MSP", true).await;
     let admin = app.admin_token(account);
     let r = app.browser_connect(&admin).await;
     assert_eq!(r.status(), 303, "the callback sends the browser back to the console");
     app.wait_idle(&admin).await;
-    let driver = start_driver(&path).await;
-    let c = browser(&driver).await;
     let origin = app.url("");
 
     // The console keeps the token in this tab; GraphiQL, opened from it, prefills the header.
