@@ -158,12 +158,31 @@ pub async fn renew(
 
 /// Writes a run's progress, fenced by its lease; `None` when the lease was lost. The row's
 /// `version` becomes the snapshot's (the worker numbers the states it publishes).
+///
+/// `with_results`: whether the per-tenant results changed since the last write. They only grow
+/// during a run and half the states add none (a tenant starting, a phase); the column holds up
+/// to one result per tenant, so rewriting it with every state would write the run's results
+/// over and over (quadratic in its tenants).
 pub async fn save_progress(
     db: &impl ConnectionTrait,
     m: &sync_run::Model,
     worker: &str,
+    with_results: bool,
 ) -> Result<Option<sync_run::Model>, DbErr> {
-    let res = sync_run::Entity::update_many()
+    let mut update = sync_run::Entity::update_many();
+    // The lease's expiry belongs to `renew`: the snapshot carries the one set at the claim, and
+    // writing it back with every state made any run longer than `SYNC_LEASE_SECS` look dead
+    // (WORKER_LOST) between renewals. Only the terminal state clears it.
+    if m.lease_expires_at.is_none() {
+        update = update.col_expr(sync_run::Column::LeaseExpiresAt, Expr::value(m.lease_expires_at));
+    }
+    if with_results {
+        update = update.col_expr(
+            sync_run::Column::TenantResults,
+            Expr::value(serde_json::to_value(&m.tenant_results.0).unwrap_or_default()),
+        );
+    }
+    let res = update
         .col_expr(sync_run::Column::Status, Expr::value(m.status))
         .col_expr(sync_run::Column::Phase, Expr::value(m.phase))
         .col_expr(sync_run::Column::CurrentTenant, Expr::value(m.current_tenant.clone()))
@@ -173,12 +192,7 @@ pub async fn save_progress(
         .col_expr(sync_run::Column::UsersSynced, Expr::value(m.users_synced))
         .col_expr(sync_run::Column::Error, Expr::value(m.error.clone()))
         .col_expr(sync_run::Column::ErrorCode, Expr::value(m.error_code.clone()))
-        .col_expr(
-            sync_run::Column::TenantResults,
-            Expr::value(serde_json::to_value(&m.tenant_results.0).unwrap_or_default()),
-        )
         .col_expr(sync_run::Column::FinishedAt, Expr::value(m.finished_at))
-        .col_expr(sync_run::Column::LeaseExpiresAt, Expr::value(m.lease_expires_at))
         .col_expr(sync_run::Column::Version, Expr::value(m.version))
         .col_expr(sync_run::Column::UpdatedAt, Expr::value(m.updated_at))
         .filter(sync_run::Column::Id.eq(m.id))

@@ -19,7 +19,7 @@
 //! or the connection is gone), so it can never write after losing its lease. Shared, the fence
 //! lets one worker's tenant writes run in parallel on PostgreSQL.
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 use chrono::{DateTime, Utc};
 use entity::{states::RunTrigger, sync_run};
@@ -108,12 +108,15 @@ pub struct Lease {
     worker: String,
     conn_id: i64,
     lost: AtomicBool,
+    /// How many per-tenant results the run's row holds since this lease wrote it (`usize::MAX`
+    /// before the first write, which therefore always writes them).
+    results_saved: AtomicUsize,
 }
 
 impl Lease {
     /// The lease `worker` holds on `run_id`, fenced by connection `conn_id`.
     pub fn new(run_id: i64, worker: String, conn_id: i64) -> Self {
-        Self { run_id, worker, conn_id, lost: AtomicBool::new(false) }
+        Self { run_id, worker, conn_id, lost: AtomicBool::new(false), results_saved: AtomicUsize::new(usize::MAX) }
     }
 
     /// Whether a fence, a renewal or a progress write found the lease gone.
@@ -141,9 +144,12 @@ impl Lease {
 
     /// Stores the run's progress if the lease is still held; `None` (and lost) otherwise.
     pub async fn save(&self, app: &AppState, run: &sync_run::Model) -> Result<Option<sync_run::Model>, DbErr> {
-        let saved = db::sync_runs::save_progress(&app.db, run, &self.worker).await?;
-        if saved.is_none() {
-            self.mark_lost();
+        let results = run.tenant_results.0.len();
+        let with_results = results != self.results_saved.load(Ordering::Relaxed);
+        let saved = db::sync_runs::save_progress(&app.db, run, &self.worker, with_results).await?;
+        match &saved {
+            Some(_) => self.results_saved.store(results, Ordering::Relaxed),
+            None => self.mark_lost(),
         }
         Ok(saved)
     }

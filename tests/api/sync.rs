@@ -314,7 +314,7 @@ async fn a_dead_workers_lease_expires_and_its_writes_are_refused() {
     assert!(!db::sync_runs::renew(&app.state.db, dead.id, "dead-worker", later).await.unwrap());
     let mut stale = old.clone();
     stale.users_synced = 999;
-    assert!(db::sync_runs::save_progress(&app.state.db, &stale, "dead-worker").await.unwrap().is_none());
+    assert!(db::sync_runs::save_progress(&app.state.db, &stale, "dead-worker", true).await.unwrap().is_none());
 }
 
 #[tokio::test]
@@ -700,4 +700,34 @@ async fn a_subscriber_may_wait_for_the_first_run_longer_than_a_request_may_take(
     assert_eq!(app.browser_connect(&t).await.status(), 200);
     let events = collect_until_complete(&mut ws).await;
     assert_eq!(events.last().unwrap()["status"], "SUCCEEDED");
+}
+
+/// A sync that outlives its lease keeps it: renewals move the expiry on, and the progress the
+/// run saves meanwhile must not move it back (that made every run longer than
+/// `SYNC_LEASE_SECS` fail as WORKER_LOST while status was being polled).
+#[tokio::test]
+async fn a_sync_longer_than_its_lease_keeps_it_while_saving_progress() {
+    let app = TestApp::spawn_with(|c| c.sync_lease_secs = 2).await;
+    let acc = app.account("A", true).await;
+    let ids: Vec<String> = app.emu.state.lock().world.customers().iter().map(|t| t.id.clone()).collect();
+    for id in &ids {
+        app.emu.state.set_tenant_knobs(id, TenantKnobs { latency_ms: 400, ..Default::default() });
+    }
+    // `connected` polls the status every 50 ms, which is when a run past its lease is expired.
+    let sync = app.connected(acc).await;
+    let run = &sync["lastRun"];
+    assert_eq!(run["status"], "SUCCEEDED", "{sync}");
+    assert_eq!(run["tenantsDone"], ids.len());
+    let d = data(
+        app.gql(
+            Some(&app.admin_token(acc)),
+            "{ m365SyncRuns(first: 1) { edges { node { startedAt finishedAt } } } }",
+            json!({}),
+        )
+        .await,
+    );
+    let node = &d["m365SyncRuns"]["edges"][0]["node"];
+    let at = |k: &str| chrono::DateTime::parse_from_rfc3339(node[k].as_str().unwrap()).unwrap();
+    let took = at("finishedAt") - at("startedAt");
+    assert!(took > chrono::Duration::seconds(3), "the run must outlive its 2 s lease to test this (took {took})");
 }
