@@ -2,6 +2,7 @@
 //! resolver uses to find its caller. `schema_builder()` needs no runtime data, so `schema`
 //! and the SDL test can print it.
 
+pub mod fast;
 pub mod limits;
 pub mod loaders;
 pub mod mutation;

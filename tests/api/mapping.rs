@@ -498,3 +498,116 @@ async fn no_root_field_reaches_another_account() {
     let missing: Vec<String> = schema_root_fields().difference(&b.called.borrow()).cloned().collect();
     assert!(missing.is_empty(), "root fields this test does not try from another account: {missing:?}");
 }
+
+/// The users page answers from memory in one loop (`graphql::fast`); async-graphql's derived
+/// resolvers are the reference. The same document, with fragments, aliases, fields selected
+/// twice, `__typename`, `@skip`/`@include` and every nested object, gets the same answer from
+/// both, and over HTTP.
+#[tokio::test]
+async fn the_fast_users_page_answers_as_the_derived_resolvers_do() {
+    use m365_integration::{auth::Auth, graphql};
+    let app = TestApp::spawn_world(WorldSpec { seed: 21, tenants: 4, users_per_tenant: 12 }, |_| {}).await;
+    let (_, t, tenants) = setup(&app).await;
+    let clients = app
+        .upsert_clients(
+            &t,
+            json!([{"source": "cw", "externalId": "1", "name": "C"}, {"source": "cw", "externalId": "2", "name": "D"}]),
+        )
+        .await;
+    // Two tenants mapped to different clients, the others unmapped; contacts for some users
+    // (one address shared by two contacts: ambiguous).
+    data(app.gql(Some(&t), MAP, json!({"t": tenants[0]["id"], "c": clients[0]["id"]})).await);
+    data(app.gql(Some(&t), MAP, json!({"t": tenants[1]["id"], "c": clients[1]["id"]})).await);
+    let users = data(
+        app.gql(
+            Some(&t),
+            "{ m365Users(first: 100) { edges { node { userPrincipalName tenant { id } } } } }",
+            json!({}),
+        )
+        .await,
+    );
+    let upns: Vec<(String, Value)> = users["m365Users"]["edges"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| (e["node"]["userPrincipalName"].as_str().unwrap().into(), e["node"]["tenant"]["id"].clone()))
+        .collect();
+    let mut contacts = vec![];
+    for (i, (upn, tenant)) in upns.iter().enumerate().filter(|(i, _)| i % 3 == 0) {
+        let client = if *tenant == tenants[0]["id"] { "1" } else { "2" };
+        contacts.push(json!({"source": "cw", "externalId": format!("c{i}"), "clientExternalId": client, "name": format!("Contact {i}"), "emails": [upn]}));
+        if i % 2 == 0 {
+            contacts.push(json!({"source": "cw", "externalId": format!("d{i}"), "clientExternalId": client, "name": format!("Twin {i}"), "emails": [upn]}));
+        }
+    }
+    data(
+        app.gql(
+            Some(&t),
+            "mutation($c: [ContactInput!]!) { upsertContacts(contacts: $c) { id } }",
+            json!({"c": contacts}),
+        )
+        .await,
+    );
+
+    let doc = r#"query($yes: Boolean!, $no: Boolean!) { m365Users(first: 100) { totalCount pageInfo { hasNextPage endCursor }
+      edges { __typename cursor
+        node { __typename ...U upn: userPrincipalName
+          mfa { status }
+          ... on M365User { mfa { methods enforcement { state } } }
+          mfa { __typename source checkedAt unavailableReason verdict explanation enforcement { __typename sources policies unknownReason } }
+          licenses { __typename skuId skuPartNumber friendlyName capabilityStatus enabledUnits consumedUnits availableUnits suspendedUnits warningUnits assignedUsers tenant { id displayName } }
+          contact { __typename id clientId source externalId name emails }
+          contactMatch { __typename status matchedAddress }
+          tenant { id displayName }
+          tenant { defaultDomain userCount mapping { method client { name } } suggestions(first: 2) { confidence client { name } } }
+          t2: tenant { id }
+          client { __typename name contacts { name } }
+          mail @include(if: $yes)
+          aliases @skip(if: $no)
+          displayName @skip(if: $yes)
+        }
+        node { id objectId }
+        n2: node { mfa { status } }
+      } } }
+      fragment U on M365User { id objectId displayName mail aliases accountEnabled userType isAdmin isLicensed syncedAt }"#;
+    let vars = json!({"yes": true, "no": false});
+    let schema = graphql::build(app.state.clone());
+    let run = |derived: bool| {
+        let mut req = async_graphql::Request::new(doc)
+            .variables(async_graphql::Variables::from_json(vars.clone()))
+            .data(Auth::from_header(&app.state.auth, Some(&format!("Bearer {t}"))));
+        if derived {
+            req = req.data(graphql::fast::DerivedResolvers);
+        }
+        let req = graphql::loaders::attach(req, &app.state.db);
+        let schema = schema.clone();
+        async move { serde_json::to_value(schema.execute(req).await).unwrap() }
+    };
+    let (fast, reference) = (run(false).await, run(true).await);
+    assert!(reference["errors"].is_null(), "{reference}");
+    assert_eq!(fast, reference);
+    let edges = fast["data"]["m365Users"]["edges"].as_array().unwrap();
+    assert_eq!(edges.len(), 48);
+    // The document reached every kind of answer.
+    let nodes: Vec<&Value> = edges.iter().map(|e| &e["node"]).collect();
+    assert!(nodes.iter().any(|n| n["contactMatch"]["status"] == "LINKED" && n["contact"]["name"].is_string()));
+    assert!(nodes.iter().any(|n| n["contactMatch"]["status"] == "AMBIGUOUS" && n["contact"].is_null()));
+    assert!(nodes.iter().any(|n| n["client"]["name"] == "C") && nodes.iter().any(|n| n["client"]["name"] == "D"));
+    assert!(nodes.iter().any(|n| n["client"].is_null() && n["tenant"]["mapping"].is_null()));
+    assert!(nodes.iter().any(|n| n["licenses"].as_array().is_some_and(|l| !l.is_empty())));
+    let n = nodes[0];
+    assert_eq!(n["__typename"], "M365User");
+    assert!(
+        n["mfa"]["status"].is_string()
+            && n["mfa"]["methods"].is_array()
+            && n["mfa"]["enforcement"]["state"].is_string()
+    );
+    assert!(
+        n["tenant"]["id"].is_string() && n["tenant"]["userCount"].is_number() && n["t2"]["id"] == n["tenant"]["id"]
+    );
+    assert!(n["upn"].is_string() && n["mail"] != Value::Null || n.get("mail").is_some());
+    assert!(n.get("displayName").is_some(), "from the fragment, though skipped where selected directly");
+    assert_eq!(edges[0]["n2"]["mfa"]["status"], n["mfa"]["status"]);
+    // What HTTP serves is the fast answer.
+    assert_eq!(app.gql(Some(&t), doc, vars.clone()).await, fast);
+}

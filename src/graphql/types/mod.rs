@@ -107,11 +107,19 @@ pub fn page_of<T, N>(
 #[macro_export]
 macro_rules! connection {
     ($conn:ident, $edge:ident, $node:ty, $doc_conn:literal, $doc_edge:literal) => {
+        $crate::connection!(@with $conn, $edge, $node, $doc_conn, $doc_edge, Vec<$edge>, std::convert::identity);
+    };
+    // The edges held in `$edges`, a wrapper over `Vec<$edge>` with its own resolver (see
+    // `graphql::fast`).
+    ($conn:ident, $edge:ident, $node:ty, $doc_conn:literal, $doc_edge:literal, edges = $edges:ident) => {
+        $crate::connection!(@with $conn, $edge, $node, $doc_conn, $doc_edge, $edges, $edges);
+    };
+    (@with $conn:ident, $edge:ident, $node:ty, $doc_conn:literal, $doc_edge:literal, $edges_ty:ty, $wrap:expr) => {
         #[doc = $doc_conn]
         #[derive(async_graphql::SimpleObject)]
         pub struct $conn {
             /// The items on this page, in a stable order, each with its cursor.
-            pub edges: Vec<$edge>,
+            pub edges: $edges_ty,
             /// Where this page sits in the whole list.
             pub page_info: $crate::graphql::types::PageInfo,
             /// How many items match, across all pages.
@@ -135,7 +143,7 @@ macro_rules! connection {
                 total_count: u64,
             ) -> Self {
                 Self {
-                    edges: edges.into_iter().map(|(cursor, node)| $edge { cursor, node }).collect(),
+                    edges: $wrap(edges.into_iter().map(|(cursor, node)| $edge { cursor, node }).collect()),
                     page_info,
                     total_count: total_count as i64,
                 }
