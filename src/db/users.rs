@@ -672,6 +672,36 @@ pub async fn page(
     limit: u64,
     with_total: bool,
 ) -> Result<(Vec<m365_user::Model>, u64), DbErr> {
+    page_with(db, account_id, f, after, limit, with_total, UserColumns::ALL).await
+}
+
+/// Which of a user row's larger columns a page reads. One left out comes back empty (`[]` or
+/// null) without being read, sent or decoded: the explanation sentences are most of a row.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct UserColumns {
+    /// `aliases`.
+    pub aliases: bool,
+    /// `mfa_enforcement_sources`, `mfa_policies`, `mfa_enforcement_reason`.
+    pub enforcement: bool,
+    /// `mfa_explanation`.
+    pub explanation: bool,
+}
+
+impl UserColumns {
+    /// Every column.
+    pub const ALL: Self = Self { aliases: true, enforcement: true, explanation: true };
+}
+
+/// [`page`], reading only the larger columns in `cols`.
+pub async fn page_with(
+    db: &impl ConnectionTrait,
+    account_id: i64,
+    f: &UserFilter,
+    after: Option<i64>,
+    limit: u64,
+    with_total: bool,
+    cols: UserColumns,
+) -> Result<(Vec<m365_user::Model>, u64), DbErr> {
     use sea_orm::{PaginatorTrait, QueryOrder};
     let q = filtered(account_id, f);
     let total = match with_total {
@@ -685,38 +715,75 @@ pub async fn page(
         Some(a) => q.filter(m365_user::Column::Id.gt(a)),
         None => q,
     };
+    let q = project(q, cols, db.get_database_backend());
     Ok((q.order_by_asc(m365_user::Column::Id).limit(limit).all(db).await?, total))
 }
 
-/// `(user id, license row)` for the given users' assignments (one statement).
+/// Selects every user column but the larger ones `cols` leaves out, which read as empty.
+fn project(
+    q: sea_orm::Select<m365_user::Entity>,
+    cols: UserColumns,
+    backend: sea_orm::DatabaseBackend,
+) -> sea_orm::Select<m365_user::Entity> {
+    use m365_user::Column as C;
+    use sea_orm::{IdenStatic, Iterable};
+    let list = match backend {
+        sea_orm::DatabaseBackend::Postgres => "CAST('[]' AS JSON)",
+        _ => "'[]'",
+    };
+    let left_out: Vec<(C, &str)> = [
+        (C::Aliases, cols.aliases, list),
+        (C::MfaEnforcementSources, cols.enforcement, list),
+        (C::MfaPolicies, cols.enforcement, list),
+        (C::MfaEnforcementReason, cols.enforcement, "NULL"),
+        (C::MfaExplanation, cols.explanation, list),
+    ]
+    .into_iter()
+    .filter(|(_, read, _)| !read)
+    .map(|(c, _, empty)| (c, empty))
+    .collect();
+    if left_out.is_empty() {
+        return q;
+    }
+    let mut q = q.select_only().columns(C::iter().filter(|c| !left_out.iter().any(|(l, _)| l.as_str() == c.as_str())));
+    for (c, empty) in left_out {
+        q = q.column_as(Expr::cust(empty), c.as_str());
+    }
+    q
+}
+
+/// `(user id, license row)` for the given users' assignments, in assignment order (one
+/// statement: the assignments joined to their tenants' subscribed SKUs).
 pub async fn licenses_of_users(
     db: &impl ConnectionTrait,
     user_ids: &[i64],
 ) -> Result<Vec<(i64, m365_license::Model)>, DbErr> {
-    let assignments: Vec<(i64, i64, String)> = m365_user_license::Entity::find()
-        .select_only()
-        .columns([
-            m365_user_license::Column::UserId,
-            m365_user_license::Column::TenantId,
-            m365_user_license::Column::SkuId,
-        ])
-        .filter(m365_user_license::Column::UserId.is_in(user_ids.iter().copied()))
-        .into_tuple()
-        .all(db)
-        .await?;
-    if assignments.is_empty() {
+    use sea_orm::{
+        FromQueryResult, Iterable,
+        sea_query::{Alias, ExprTrait, Order, Query},
+    };
+    use {m365_license::Column as L, m365_user_license::Column as A};
+    if user_ids.is_empty() {
         return Ok(vec![]);
     }
-    let tenants: Vec<i64> = {
-        let mut t: Vec<i64> = assignments.iter().map(|a| a.1).collect();
-        t.sort_unstable();
-        t.dedup();
-        t
-    };
-    let licenses = m365_license::Entity::find().filter(m365_license::Column::TenantId.is_in(tenants)).all(db).await?;
-    let by_key: HashMap<(i64, &str), &m365_license::Model> =
-        licenses.iter().map(|l| ((l.tenant_id, l.sku_id.as_str()), l)).collect();
-    Ok(assignments.iter().filter_map(|(u, t, s)| by_key.get(&(*t, s.as_str())).map(|l| (*u, (*l).clone()))).collect())
+    let (license, assignment) = (m365_license::Entity, m365_user_license::Entity);
+    let mut q = Query::select();
+    q.expr_as(Expr::col((assignment, A::UserId)), Alias::new("holder"))
+        .columns(L::iter().map(|c| (license, c)))
+        .from(license)
+        .inner_join(
+            assignment,
+            Expr::col((assignment, A::TenantId))
+                .equals((license, L::TenantId))
+                .and(Expr::col((assignment, A::SkuId)).equals((license, L::SkuId))),
+        )
+        .and_where(Expr::col((assignment, A::UserId)).is_in(user_ids.iter().copied()))
+        .order_by((assignment, A::Id), Order::Asc);
+    db.query_all(&q)
+        .await?
+        .iter()
+        .map(|r| Ok((r.try_get::<i64>("", "holder")?, m365_license::Model::from_query_result(r, "")?)))
+        .collect()
 }
 
 /// Users per tenant for the given tenants (one grouped statement).

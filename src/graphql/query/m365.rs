@@ -145,8 +145,16 @@ impl M365Query {
             let (edges, info) = page_of(rows, args, "user", |h| h.user_id, M365User::historical);
             return Ok(M365UserConnection::new(edges, info, total));
         }
+        // The larger columns only when selected (anywhere, fragments included: the look-ahead
+        // is a superset of what the fields resolve).
+        let node = ctx.look_ahead().field("edges").field("node");
+        let cols = db::users::UserColumns {
+            aliases: node.field("aliases").exists(),
+            enforcement: node.field("mfa").field("enforcement").exists(),
+            explanation: node.field("mfa").field("explanation").exists(),
+        };
         let (rows, total) =
-            db::users::page(db, r.account.id, &filter, args.after, args.first + 1, wants_total(ctx)).await?;
+            db::users::page_with(db, r.account.id, &filter, args.after, args.first + 1, wants_total(ctx), cols).await?;
         prefetch_users(ctx, &rows).await?;
         let (edges, info) = page_of(rows, args, "user", |m| m.id, M365User::from);
         Ok(M365UserConnection::new(edges, info, total))
