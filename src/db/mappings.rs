@@ -1,9 +1,10 @@
 //! Queries on `tenant_mapping`, and the client data suggestions are scored on.
 
 use chrono::{DateTime, Utc};
-use entity::{client, contact, states::MappingMethod, tenant_mapping, types::StringList};
+use entity::{client, contact, m365_tenant, states::MappingMethod, tenant_mapping, types::StringList};
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, PaginatorTrait, QueryFilter, QuerySelect, Set,
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, IdenStatic, PaginatorTrait, QueryFilter,
+    QuerySelect, Set, sea_query::Expr,
 };
 
 /// Inserts a mapping; `None` when the tenant is already mapped (the unique index says so).
@@ -92,4 +93,51 @@ pub async fn candidate_rows(db: &impl ConnectionTrait, account_id: i64) -> Resul
         .all(db)
         .await?;
     Ok(CandidateRows { clients, contact_emails, mappings })
+}
+
+/// The given tenants with their mapping and its client, if mapped (one statement: the tenants
+/// left-joined to both).
+pub async fn tenants_with_clients(
+    db: &impl ConnectionTrait,
+    tenant_rows: &[i64],
+) -> Result<Vec<(m365_tenant::Model, Option<tenant_mapping::Model>, Option<client::Model>)>, DbErr> {
+    use sea_orm::{
+        FromQueryResult, Iterable,
+        sea_query::{Alias, ExprTrait, Query},
+    };
+    use {client::Column as C, m365_tenant::Column as T, tenant_mapping::Column as M};
+    if tenant_rows.is_empty() {
+        return Ok(vec![]);
+    }
+    let (tenant, mapping, cl) = (m365_tenant::Entity, tenant_mapping::Entity, client::Entity);
+    let mut q = Query::select();
+    // Each table's columns under its own prefix, read back with `from_query_result(row, prefix)`.
+    for c in T::iter() {
+        q.expr_as(Expr::col((tenant, c)), Alias::new(format!("t_{}", c.as_str())));
+    }
+    for c in M::iter() {
+        q.expr_as(Expr::col((mapping, c)), Alias::new(format!("m_{}", c.as_str())));
+    }
+    for c in C::iter() {
+        q.expr_as(Expr::col((cl, c)), Alias::new(format!("c_{}", c.as_str())));
+    }
+    q.from(tenant)
+        .left_join(mapping, Expr::col((mapping, M::TenantId)).equals((tenant, T::Id)))
+        .left_join(cl, Expr::col((cl, C::Id)).equals((mapping, M::ClientId)))
+        .and_where(Expr::col((tenant, T::Id)).is_in(tenant_rows.iter().copied()));
+    let mut out = vec![];
+    for r in db.query_all(&q).await? {
+        let t = m365_tenant::Model::from_query_result(&r, "t_")?;
+        // A null id means the left join found nothing.
+        let m = match r.try_get::<Option<i64>>("", "m_id")? {
+            Some(_) => Some(tenant_mapping::Model::from_query_result(&r, "m_")?),
+            None => None,
+        };
+        let c = match r.try_get::<Option<i64>>("", "c_id")? {
+            Some(_) => Some(client::Model::from_query_result(&r, "c_")?),
+            None => None,
+        };
+        out.push((t, m, c));
+    }
+    Ok(out)
 }

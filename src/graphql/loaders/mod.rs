@@ -15,7 +15,7 @@ use async_graphql::{
 use entity::contact;
 use sea_orm::DatabaseConnection;
 
-use crate::{app::AppState, db, error::AppError};
+use crate::{app::AppState, db, error::AppError, graphql::ContextExt};
 
 /// Contacts of a client.
 pub struct ContactsByClient(pub DatabaseConnection);
@@ -86,22 +86,35 @@ pub async fn prefetch_users(
     let tenants: std::collections::BTreeSet<i64> = users.iter().map(|u| u.tenant_id).collect();
     let tenant_sel = node.field("tenant");
     let client_sel = node.field("client");
-    if tenant_sel.exists() {
-        warm::<TenantById>(ctx, tenants.iter().copied()).await?;
-        if tenant_sel.field("userCount").exists() {
-            warm::<UserCountByTenant>(ctx, tenants.iter().copied()).await?;
-        }
-    }
     let mapping_sel = tenant_sel.field("mapping");
     if client_sel.exists() || mapping_sel.exists() {
-        let mappings = warm::<MappingByTenant>(ctx, tenants.iter().copied()).await?;
-        let clients: Vec<i64> = mappings.values().flatten().map(|m| m.client_id).collect();
-        if client_sel.exists() || mapping_sel.field("client").exists() {
-            warm::<ClientById>(ctx, clients.iter().copied()).await?;
+        // Tenants, mappings and clients in one statement, fed to the three loaders.
+        let ids: Vec<i64> = tenants.iter().copied().collect();
+        let rows = db::mappings::tenants_with_clients(&ctx.state().db, &ids).await?;
+        let mut clients = vec![];
+        let (mut tenant_rows, mut mapping_rows, mut client_rows) = (vec![], vec![], vec![]);
+        for (t, m, c) in rows {
+            mapping_rows.push((t.id, m));
+            if let Some(c) = c {
+                clients.push(c.id);
+                client_rows.push((c.id, c));
+            }
+            tenant_rows.push((t.id, Arc::new(t)));
         }
+        // A tenant that is not there (never: users point at their tenant) stays unmapped.
+        let found: std::collections::BTreeSet<i64> = mapping_rows.iter().map(|(t, _)| *t).collect();
+        mapping_rows.extend(tenants.iter().filter(|t| !found.contains(t)).map(|t| (*t, None)));
+        ctx.data_unchecked::<Cached<TenantById>>().feed_many(tenant_rows).await;
+        ctx.data_unchecked::<Cached<MappingByTenant>>().feed_many(mapping_rows).await;
+        ctx.data_unchecked::<Cached<ClientById>>().feed_many(client_rows).await;
         if client_sel.field("contacts").exists() || mapping_sel.field("client").field("contacts").exists() {
             warm::<ContactsByClient>(ctx, clients.iter().copied()).await?;
         }
+    } else if tenant_sel.exists() {
+        warm::<TenantById>(ctx, tenants.iter().copied()).await?;
+    }
+    if tenant_sel.field("userCount").exists() {
+        warm::<UserCountByTenant>(ctx, tenants.iter().copied()).await?;
     }
     if node.field("licenses").exists() {
         warm::<LicensesByUser>(ctx, users.iter().map(|u| u.id)).await?;
