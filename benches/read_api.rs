@@ -6,7 +6,8 @@
 //! ```sh
 //! DATABASE_URL=postgres://postgres@127.0.0.1:5432/postgres cargo bench --bench read_api
 //! ```
-//! Knobs: BENCH_TENANTS (500), BENCH_USERS (200), BENCH_CLIENTS (32), BENCH_SECONDS (15).
+//! Knobs: BENCH_TENANTS (500), BENCH_USERS (200), BENCH_CLIENTS (32), BENCH_SECONDS (15),
+//! BENCH_ROUNDS (3: rounds of the page without `totalCount`, each followed by the floor).
 
 mod common;
 
@@ -44,6 +45,7 @@ async fn main() {
     let users: usize = env_or("BENCH_USERS", 200);
     let clients: usize = env_or("BENCH_CLIENTS", 32);
     let seconds: u64 = env_or("BENCH_SECONDS", 15);
+    let rounds: usize = env_or("BENCH_ROUNDS", 3);
     let spec = WorldSpec { seed: 42, tenants, users_per_tenant: users };
     let (emu, svc) = Service::start("read", spec, Duration::ZERO, &[("SYNC_CONCURRENCY", "16".into())]).await;
     let (http, url, token, database_url) =
@@ -87,54 +89,33 @@ async fn main() {
         let _ = Command::new("psql").args([database_url.as_str(), "-qc", "VACUUM ANALYZE"]).status();
         println!("VACUUM ANALYZE after the bulk sync (what autovacuum does in steady state)");
     }
-    // m365Users(first: 100) with every nested field, 32 clients, random pages.
+    // m365Users(first: 100) with every nested field, 32 clients, random pages: once with
+    // `totalCount`, then without it in rounds alternating with the floor (the machine is noisy:
+    // each round's ratio compares two measurements taken moments apart).
     let total = (tenants * users) as i64;
-    for (label, query) in
-        [("with totalCount", USERS.to_owned()), ("without totalCount", USERS.replace("totalCount ", ""))]
-    {
-        println!("\n[{label}] service pid {} (attach a profiler now: perf record -g -p PID)", svc.pid());
-        let (cpu0, pg0) = (svc.cpu_seconds(), postgres_cpu_seconds());
-        let deadline = Instant::now() + Duration::from_secs(seconds);
-        let latencies = Arc::new(std::sync::Mutex::new(Vec::<f64>::new()));
-        let mut tasks = vec![];
-        for c in 0..clients {
-            let (http, url, token, latencies, query) =
-                (http.clone(), url.clone(), token.clone(), latencies.clone(), query.clone());
-            tasks.push(tokio::spawn(async move {
-                let mut n = c as i64 * 7919;
-                while Instant::now() < deadline {
-                    n = (n * 48271 + 11) % total;
-                    let after = encode_cursor("user", n);
-                    let t0 = Instant::now();
-                    let r = gql(&http, &url, &token, &query, json!({"after": after})).await;
-                    assert!(r["errors"].is_null(), "{r}");
-                    latencies.lock().unwrap().push(t0.elapsed().as_secs_f64() * 1000.0);
-                }
-            }));
+    let run = Run { http: http.clone(), url: url.clone(), token: token.clone(), clients, seconds, total };
+    println!("\nservice pid {} (attach a profiler now: perf record -g -p PID)", svc.pid());
+    run.users(&svc, "with totalCount", USERS).await;
+    let without = USERS.replace("totalCount ", "");
+    let (mut ratios, mut cpus) = (vec![], vec![]);
+    for round in 1..=rounds {
+        println!("\n[round {round} of {rounds}]");
+        let (rate, cpu) = run.users(&svc, "without totalCount", &without).await;
+        if database_url.starts_with("postgres")
+            && let Some(floor) = floor(&database_url, svc.account, total, clients, seconds)
+        {
+            ratios.push(rate / floor);
+            println!("  ours / floor: {:.2}", rate / floor);
         }
-        for t in tasks {
-            t.await.unwrap();
-        }
-        let (cpu, pg) = (svc.cpu_seconds() - cpu0, postgres_cpu_seconds() - pg0);
-        let mut l = latencies.lock().unwrap().clone();
-        l.sort_by(f64::total_cmp);
-        println!(
-            "m365Users(first: 100), every nested field, {label}, {clients} clients for {seconds}s: {} requests, {:.1} req/s, p50 {:.1} ms, p99 {:.1} ms",
-            l.len(),
-            l.len() as f64 / seconds as f64,
-            pct(&l, 0.5),
-            pct(&l, 0.99)
-        );
-        let n = l.len().max(1) as f64;
-        println!(
-            "  CPU per request: service {:.2} ms, PostgreSQL {:.2} ms (SQLite runs inside the service)",
-            cpu * 1000.0 / n,
-            pg * 1000.0 / n
-        );
+        cpus.push(cpu);
     }
-    if database_url.starts_with("postgres") {
-        floor(&database_url, svc.account, total, clients, seconds);
-    }
+    ratios.sort_by(f64::total_cmp);
+    cpus.sort_by(f64::total_cmp);
+    println!(
+        "\nwithout totalCount, median of {rounds} rounds: service CPU {:.2} ms per request; ours / floor {}",
+        pct(&cpus, 0.5),
+        if ratios.is_empty() { "-".to_owned() } else { format!("{:.2} (rounds: {ratios:.2?})", pct(&ratios, 0.5)) }
+    );
     for (name, q) in [
         (
             "mfaCoverage (whole account)",
@@ -190,8 +171,9 @@ LEFT JOIN tenant_mapping tm ON tm.tenant_id = t.id
 LEFT JOIN client cl ON cl.id = tm.client_id;
 "#;
 
-/// Runs [`FLOOR_SQL`] with pgbench at the benchmark's concurrency and prints its rate.
-fn floor(database_url: &str, account: i64, total: i64, clients: usize, seconds: u64) {
+/// Runs [`FLOOR_SQL`] with pgbench at the benchmark's concurrency, prints its rate and returns
+/// it (requests per second).
+fn floor(database_url: &str, account: i64, total: i64, clients: usize, seconds: u64) -> Option<f64> {
     let dir = tempfile::tempdir().unwrap();
     let script = dir.path().join("floor.sql");
     let sql = FLOOR_SQL.replace("TOTAL", &total.to_string()).replace("ACCOUNT", &account.to_string());
@@ -205,7 +187,7 @@ fn floor(database_url: &str, account: i64, total: i64, clients: usize, seconds: 
     let pg = postgres_cpu_seconds() - pg0;
     let Ok(out) = out else {
         println!("floor: pgbench not found; skipped");
-        return;
+        return None;
     };
     let text = String::from_utf8_lossy(&out.stdout);
     let tps = text.lines().find(|l| l.starts_with("tps")).and_then(|l| l.split_whitespace().nth(2)).unwrap_or("?");
@@ -225,4 +207,62 @@ fn floor(database_url: &str, account: i64, total: i64, clients: usize, seconds: 
             format!(" (pgbench failed: {})", String::from_utf8_lossy(&out.stderr).trim())
         }
     );
+    tps.parse().ok().filter(|_| out.status.success())
+}
+
+/// The users-page load: `clients` clients asking for random pages for `seconds`.
+struct Run {
+    http: reqwest::Client,
+    url: String,
+    token: String,
+    clients: usize,
+    seconds: u64,
+    total: i64,
+}
+
+impl Run {
+    /// Runs the load with `query`, prints its rate, latency and CPU per request, and returns the
+    /// rate and the service's CPU per request (ms).
+    async fn users(&self, svc: &Service, label: &str, query: &str) -> (f64, f64) {
+        let (clients, seconds, total) = (self.clients, self.seconds, self.total);
+        let (cpu0, pg0) = (svc.cpu_seconds(), postgres_cpu_seconds());
+        let deadline = Instant::now() + Duration::from_secs(seconds);
+        let latencies = Arc::new(std::sync::Mutex::new(Vec::<f64>::new()));
+        let mut tasks = vec![];
+        for c in 0..clients {
+            let (http, url, token, latencies, query) =
+                (self.http.clone(), self.url.clone(), self.token.clone(), latencies.clone(), query.to_owned());
+            tasks.push(tokio::spawn(async move {
+                let mut n = c as i64 * 7919;
+                while Instant::now() < deadline {
+                    n = (n * 48271 + 11) % total;
+                    let after = encode_cursor("user", n);
+                    let t0 = Instant::now();
+                    let r = gql(&http, &url, &token, &query, json!({"after": after})).await;
+                    assert!(r["errors"].is_null(), "{r}");
+                    latencies.lock().unwrap().push(t0.elapsed().as_secs_f64() * 1000.0);
+                }
+            }));
+        }
+        for t in tasks {
+            t.await.unwrap();
+        }
+        let (cpu, pg) = (svc.cpu_seconds() - cpu0, postgres_cpu_seconds() - pg0);
+        let mut l = latencies.lock().unwrap().clone();
+        l.sort_by(f64::total_cmp);
+        let rate = l.len() as f64 / seconds as f64;
+        println!(
+            "m365Users(first: 100), every nested field, {label}, {clients} clients for {seconds}s: {} requests, {rate:.1} req/s, p50 {:.1} ms, p99 {:.1} ms",
+            l.len(),
+            pct(&l, 0.5),
+            pct(&l, 0.99)
+        );
+        let n = l.len().max(1) as f64;
+        let cpu_ms = cpu * 1000.0 / n;
+        println!(
+            "  CPU per request: service {cpu_ms:.2} ms, PostgreSQL {:.2} ms (SQLite runs inside the service)",
+            pg * 1000.0 / n
+        );
+        (rate, cpu_ms)
+    }
 }
