@@ -662,19 +662,6 @@ pub async fn page_as_of(
     Ok((q.order_by_asc(mfa_history::Column::UserId).limit(limit).all(db).await?, total))
 }
 
-/// A page of the account's users ordered by id after `after`, and (when `with_total`) the total
-/// matching.
-pub async fn page(
-    db: &impl ConnectionTrait,
-    account_id: i64,
-    f: &UserFilter,
-    after: Option<i64>,
-    limit: u64,
-    with_total: bool,
-) -> Result<(Vec<m365_user::Model>, u64), DbErr> {
-    page_with(db, account_id, f, after, limit, with_total, UserColumns::ALL).await
-}
-
 /// Which of a user row's larger columns a page reads. One left out comes back empty (`[]` or
 /// null) without being read, sent or decoded: the explanation sentences are most of a row.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -692,8 +679,9 @@ impl UserColumns {
     pub const ALL: Self = Self { aliases: true, enforcement: true, explanation: true };
 }
 
-/// [`page`], reading only the larger columns in `cols`.
-pub async fn page_with(
+/// A page of the account's users ordered by id after `after`, reading the larger columns in
+/// `cols`, and (when `with_total`) the total matching.
+pub async fn page(
     db: &impl ConnectionTrait,
     account_id: i64,
     f: &UserFilter,

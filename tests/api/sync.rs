@@ -582,7 +582,10 @@ async fn every_count_is_exact(app: &TestApp, acc: i64, when: &str) {
                                 .filter(|u| licensed.is_none_or(|l| u.is_licensed == l))
                                 .filter(|u| linked.is_none_or(|l| u.contact_id.is_some() == l))
                                 .count() as u64;
-                            let (_, total) = page(db, acc, &f, None, 1, true).await.unwrap();
+                            let (_, total) =
+                                page(db, acc, &f, None, 1, true, m365_integration::db::users::UserColumns::ALL)
+                                    .await
+                                    .unwrap();
                             assert_eq!(total, expected, "{when}: {f:?}");
                             checked += 1;
                         }
@@ -603,7 +606,10 @@ async fn total_count_stays_exact_through_syncs_links_and_removals() {
     every_count_is_exact(&app, acc, "after the first sync").await;
     // Another account's users never count.
     let other = app.account("B", true).await;
-    let (_, total) = db::users::page(&app.state.db, other, &Default::default(), None, 1, true).await.unwrap();
+    let (_, total) =
+        db::users::page(&app.state.db, other, &Default::default(), None, 1, true, db::users::UserColumns::ALL)
+            .await
+            .unwrap();
     assert_eq!(total, 0);
 
     // Contact links come and go (matching, unmapping).
@@ -645,7 +651,8 @@ async fn total_count_stays_exact_through_syncs_links_and_removals() {
     every_count_is_exact(&app, acc, "after a tenant went").await;
     // And a disconnect leaves nothing to count.
     data(app.gql(Some(&t), "mutation { disconnectM365 { syncsCancelled } }", json!({})).await);
-    let (_, total) = db::users::page(db, acc, &Default::default(), None, 1, true).await.unwrap();
+    let (_, total) =
+        db::users::page(db, acc, &Default::default(), None, 1, true, db::users::UserColumns::ALL).await.unwrap();
     assert_eq!(total, 0);
 }
 

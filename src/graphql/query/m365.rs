@@ -154,7 +154,7 @@ impl M365Query {
             explanation: node.field("mfa").field("explanation").exists(),
         };
         let (rows, total) =
-            db::users::page_with(db, r.account.id, &filter, args.after, args.first + 1, wants_total(ctx), cols).await?;
+            db::users::page(db, r.account.id, &filter, args.after, args.first + 1, wants_total(ctx), cols).await?;
         prefetch_users(ctx, &rows).await?;
         let (edges, info) = page_of(rows, args, "user", |m| m.id, M365User::from);
         Ok(M365UserConnection::new(edges, info, total))
