@@ -7,7 +7,8 @@
 //! and per replica; the spread between the first and the last subscriber; states lost (a state
 //! some subscriber got that another did not; every subscriber must end with the terminal state);
 //! RSS per replica before, with the subscribers idle (the cost of one idle subscription) and at
-//! peak; CPU seconds per replica.
+//! peak; CPU seconds per replica. Then the client's floor: the same subscribers fed as many
+//! states by a trivial broadcaster in this process, with nothing else running.
 //!
 //! ```sh
 //! DATABASE_URL=postgres://postgres@127.0.0.1:5432/postgres cargo bench --bench fanout
@@ -221,4 +222,67 @@ async fn main() {
             rss_before[i], rss_idle[i], peak[i], cpu[i]
         );
     }
+    drop(fleet);
+    client_floor(n, all.len()).await;
+}
+
+/// The client's floor: the same `n` readers, fed `states` states 25 ms apart by a trivial
+/// broadcaster in this process (each state serialised once, one task per connection; no
+/// service, no database, no sync running). The spread it shows is what this machine and this
+/// client manage at best.
+async fn client_floor(n: usize, states: usize) {
+    use tokio_tungstenite::tungstenite::handshake::server::{Request, Response};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let (tx, _) = tokio::sync::broadcast::channel::<Arc<str>>(states + 8);
+    let server_tx = tx.clone();
+    tokio::spawn(async move {
+        while let Ok((tcp, _)) = listener.accept().await {
+            let mut rx = server_tx.subscribe();
+            tokio::spawn(async move {
+                // The error type is tungstenite's (`ErrorResponse`), not ours to shrink.
+                #[allow(clippy::result_large_err)]
+                let protocol = |_: &Request, mut resp: Response| {
+                    resp.headers_mut()
+                        .insert("sec-websocket-protocol", HeaderValue::from_static("graphql-transport-ws"));
+                    Ok(resp)
+                };
+                let Ok(mut ws) = tokio_tungstenite::accept_hdr_async(tcp, protocol).await else { return };
+                let _init = ws.next().await;
+                ws.send(Message::Text(r#"{"type":"connection_ack"}"#.into())).await.ok();
+                let _subscribe = ws.next().await;
+                ws.send(Message::Text(frame(0, "SUCCEEDED").into())).await.ok(); // the current state
+                while let Ok(f) = rx.recv().await {
+                    if ws.send(Message::Text(f.to_string().into())).await.is_err() || f.contains(r#""complete""#) {
+                        return;
+                    }
+                }
+            });
+        }
+    });
+    let ready = Arc::new(AtomicUsize::new(0));
+    let tasks: Vec<_> = (0..n).map(|_| tokio::spawn(subscriber(url.clone(), String::new(), ready.clone()))).collect();
+    while ready.load(Ordering::Relaxed) < n {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    for v in 1..=states as i64 {
+        let status = if v == states as i64 { "SUCCEEDED" } else { "RUNNING" };
+        tx.send(frame(v, status).into()).unwrap();
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    tx.send(r#"{"type":"complete","id":"1"}"#.into()).unwrap();
+    let mut results = vec![];
+    for t in tasks {
+        results.push(t.await.unwrap());
+    }
+    let all: BTreeSet<i64> = results.iter().flat_map(|r| r.iter().map(|g| g.version)).collect();
+    println!("\nclient floor: the same readers fed by a trivial broadcaster, nothing else running");
+    figures("floor", &results.iter().collect::<Vec<_>>(), &all);
+}
+
+/// A progress state as the service sends it, stamped now.
+fn frame(version: i64, status: &str) -> String {
+    let now = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Micros, true);
+    json!({"type": "next", "id": "1", "payload": {"data": {"m365SyncProgress": {"id": "floor", "version": version, "status": status, "tenantsDone": 0, "updatedAt": now}}}}).to_string()
 }
