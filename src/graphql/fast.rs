@@ -38,6 +38,11 @@ pub fn fields<'a>(ctx: &ContextSelectionSet<'a>, ty: &str) -> ServerResult<Vec<&
     Ok(out)
 }
 
+/// [`fields`], or `None` with the error recorded (the object then answers null).
+pub fn fields_or_null<'a>(ctx: &ContextSelectionSet<'a>, ty: &str) -> Option<Vec<&'a Positioned<Field>>> {
+    fields(ctx, ty).map_err(|e| ctx.add_error(e)).ok()
+}
+
 fn collect<'a>(
     ctx: &ContextSelectionSet<'a>,
     set: &'a SelectionSet,
@@ -138,13 +143,7 @@ pub async fn object<'a, T: ContainerType>(
     mut known: impl FnMut(&str) -> Option<Value>,
 ) -> Value {
     let ty = obj.introspection_type_name();
-    let fields = match fields(ctx, &ty) {
-        Ok(f) => f,
-        Err(e) => {
-            ctx.add_error(e);
-            return Value::Null;
-        }
-    };
+    let Some(fields) = fields_or_null(ctx, &ty) else { return Value::Null };
     let mut out = Object::with_capacity(fields.len());
     for f in fields {
         let c = ctx.with_field(f);

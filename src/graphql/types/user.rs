@@ -362,23 +362,14 @@ fn field_error(ctx: &Context<'_>, e: AppError) -> ServerError {
 
 impl Page {
     async fn edges(&mut self, ctx: &ContextSelectionSet<'_>, edges: &[M365UserEdge]) -> Value {
-        let fields = match fast::fields(ctx, "M365UserEdge") {
-            Ok(f) => f,
-            Err(e) => {
-                ctx.add_error(e);
-                return Value::Null;
-            }
-        };
+        let Some(fields) = fast::fields_or_null(ctx, "M365UserEdge") else { return Value::Null };
         // What each `node` selects, flattened once for the page.
         let mut node_fields = Vec::with_capacity(fields.len());
         for f in &fields {
             node_fields.push(match f.node.name.node.as_str() {
-                "node" => match fast::fields(&ctx.with_selection_set(&f.node.selection_set), "M365User") {
-                    Ok(f) => f,
-                    Err(e) => {
-                        ctx.add_error(e);
-                        return Value::Null;
-                    }
+                "node" => match fast::fields_or_null(&ctx.with_selection_set(&f.node.selection_set), "M365User") {
+                    Some(f) => f,
+                    None => return Value::Null,
                 },
                 _ => vec![],
             });
@@ -516,13 +507,7 @@ impl Page {
 
 /// A user's MFA facts.
 async fn mfa(ctx: &ContextSelectionSet<'_>, m: &MfaInfo) -> Value {
-    let fields = match fast::fields(ctx, "MfaInfo") {
-        Ok(f) => f,
-        Err(e) => {
-            ctx.add_error(e);
-            return Value::Null;
-        }
-    };
+    let Some(fields) = fast::fields_or_null(ctx, "MfaInfo") else { return Value::Null };
     let mut obj = fast::Object::with_capacity(fields.len());
     for f in fields {
         let c = ctx.with_field(f);
