@@ -46,6 +46,7 @@ async fn main() {
     let clients: usize = env_or("BENCH_CLIENTS", 32);
     let seconds: u64 = env_or("BENCH_SECONDS", 15);
     let rounds: usize = env_or("BENCH_ROUNDS", 3);
+    parse_or_reuse();
     let spec = WorldSpec { seed: 42, tenants, users_per_tenant: users };
     let (emu, svc) = Service::start("read", spec, Duration::ZERO, &[("SYNC_CONCURRENCY", "16".into())]).await;
     let (http, url, token, database_url) =
@@ -137,6 +138,37 @@ async fn main() {
         println!("{name}: p50 {:.1} ms, p99 {:.1} ms (30 sequential requests)", pct(&l, 0.5), pct(&l, 0.99));
     }
     println!("service peak RSS: {:.0} MB", svc.peak_rss_mb());
+}
+
+/// What a request's document costs before execution: checked and parsed (a document not seen
+/// before), or taken from the cache of parsed documents (a clone), in one run.
+fn parse_or_reuse() {
+    use m365_integration::{config::Config, graphql};
+    let limits = graphql::document_limits(&Config::defaults());
+    let rounds = 2000;
+    let time = |f: &dyn Fn()| {
+        let t0 = Instant::now();
+        for _ in 0..rounds {
+            f();
+        }
+        t0.elapsed().as_secs_f64() * 1e6 / f64::from(rounds)
+    };
+    let parse = time(&|| {
+        limits.scan(USERS).unwrap();
+        let doc = async_graphql::parser::parse_query(USERS).unwrap();
+        limits.check(&doc).unwrap();
+        std::hint::black_box(doc);
+    });
+    let cache = graphql::parsed::Cache::default();
+    cache.put(limits, USERS, &async_graphql::parser::parse_query(USERS).unwrap());
+    let reuse = time(&|| {
+        std::hint::black_box(cache.get(limits, USERS).unwrap());
+    });
+    println!(
+        "the users document ({} bytes): checked and parsed {parse:.1} us, from the cache {reuse:.1} us ({:.2}x)",
+        USERS.len(),
+        reuse / parse
+    );
 }
 
 /// The same page as the users query (every field it asks for, with licenses, contact, tenant,

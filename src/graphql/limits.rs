@@ -33,7 +33,7 @@ pub const TOO_MANY_ERRORS_CODE: &str = crate::error::codes::TOO_MANY_ERRORS;
 pub const INTROSPECTION_MAX_DEPTH: usize = 16;
 
 /// Limits checked before and right after parsing.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct DocumentLimits {
     /// Most lexical tokens in the document.
     pub max_tokens: usize,

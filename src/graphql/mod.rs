@@ -6,6 +6,7 @@ pub mod fast;
 pub mod limits;
 pub mod loaders;
 pub mod mutation;
+pub mod parsed;
 pub mod query;
 pub mod subscription;
 pub mod types;
@@ -73,17 +74,30 @@ pub fn timeout_error(config: &Config) -> async_graphql::ServerError {
 
 /// Checks a request's document against the document limits before the parser sees it (the
 /// parser's recursion is what a hostile document attacks) and after, parses it once (the parsed
-/// document rides on the request, so execution does not parse again), and says which kind of
+/// document rides on the request, so execution does not parse again; a document seen before is
+/// taken from [`parsed`], skipping the checks it passed then), and says which kind of
 /// operation it runs (`query`, `mutation` or `subscription`). An error is answered like a parse
 /// error: no `data`, the error with its code; it is counted as an `invalid` operation.
 pub fn prepare(config: &Config, req: &mut async_graphql::Request) -> Result<&'static str, async_graphql::ServerError> {
     use async_graphql::parser::types::{DocumentOperations, OperationType};
     let limits = document_limits(config);
     let checked = (|| {
-        limits.scan(&req.query).map_err(limits::LimitError::into_server_error)?;
         let name = req.operation_name.clone();
-        let doc = req.parsed_query()?;
-        limits.check(doc).map_err(limits::LimitError::into_server_error)?;
+        // A document seen before passed these limits then: its parse is reused.
+        let doc = match parsed::global().get(limits, &req.query) {
+            Some(doc) => {
+                req.set_parsed_query(doc);
+                req.parsed_query()?
+            }
+            None => {
+                limits.scan(&req.query).map_err(limits::LimitError::into_server_error)?;
+                let doc = async_graphql::parser::parse_query(&req.query).map_err(async_graphql::ServerError::from)?;
+                limits.check(&doc).map_err(limits::LimitError::into_server_error)?;
+                parsed::global().put(limits, &req.query, &doc);
+                req.set_parsed_query(doc);
+                req.parsed_query()?
+            }
+        };
         let ty = match &doc.operations {
             DocumentOperations::Single(op) => Some(op.node.ty),
             DocumentOperations::Multiple(ops) => match &name {
