@@ -6,6 +6,7 @@
 //! |---|---|---|
 //! | `http_requests_total`, `http_request_duration_seconds` | `route`, `status` / `route` | every HTTP request (the matched route, not the URL) |
 //! | `graphql_operations_total`, `graphql_operation_duration_seconds` | `operation` (`query`, `mutation`, `subscription`, `invalid`), `outcome` (`ok`, `error`) | each GraphQL operation |
+//! | `graphql_parse_cache_total` | `outcome` (`hit`, `miss`) | documents taken from the cache of parsed documents, or parsed |
 //! | `websocket_connections`, `websocket_subscriptions` | | open sockets and running subscriptions (gauges) |
 //! | `sync_runs_total`, `sync_run_duration_seconds` | `status`, `trigger` / `status` | ended sync runs |
 //! | `sync_tenant_outcomes_total` | `outcome`, `code` | each tenant of a run |

@@ -84,7 +84,10 @@ pub fn prepare(config: &Config, req: &mut async_graphql::Request) -> Result<&'st
     let checked = (|| {
         let name = req.operation_name.clone();
         // A document seen before passed these limits then: its parse is reused.
-        let doc = match parsed::global().get(limits, &req.query) {
+        let cached = parsed::global().get(limits, &req.query);
+        let outcome = if cached.is_some() { "hit" } else { "miss" };
+        metrics::counter!("graphql_parse_cache_total", "outcome" => outcome).increment(1);
+        let doc = match cached {
             Some(doc) => {
                 req.set_parsed_query(doc);
                 req.parsed_query()?
