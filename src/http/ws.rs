@@ -21,9 +21,12 @@ use axum::{
     },
     response::Response,
 };
-use futures_util::{FutureExt, SinkExt, StreamExt, future::BoxFuture, stream::BoxStream};
+use futures_util::{
+    FutureExt, SinkExt, StreamExt,
+    future::{AbortHandle, BoxFuture},
+    stream::{BoxStream, SplitSink},
+};
 use serde_json::{Value, json};
-use tokio::{sync::mpsc, task::JoinHandle};
 
 use super::{
     HttpState,
@@ -116,13 +119,26 @@ impl Drop for SocketSlot {
     }
 }
 
-/// What subscription tasks send back to the connection loop.
-enum Outgoing {
-    Message(Value),
-    /// A message already serialised (a subscription's event: straight to text, no JSON tree).
-    Text(String),
-    /// Subscription `id` of a generation ended (a reused id has a newer generation).
-    Finished(String, u64),
+/// The socket's sending half. Subscription tasks write their messages here themselves (one task
+/// hop from the feed to the socket, not two), and the connection loop writes its own replies.
+type Sink = Arc<tokio::sync::Mutex<SplitSink<WebSocket, Message>>>;
+
+/// Sends one message; false when the socket is gone.
+async fn send(sink: &Sink, msg: Message) -> bool {
+    sink.lock().await.send(msg).await.is_ok()
+}
+
+/// Sends a JSON message as text; false when the socket is gone.
+async fn send_json(sink: &Sink, v: &Value) -> bool {
+    send(sink, Message::Text(v.to_string().into())).await
+}
+
+/// A socket's running subscriptions by id: the generation of the id's latest use and the handle
+/// that stops it. A subscription takes itself out when it ends.
+type Running = Arc<Mutex<HashMap<String, (u64, AbortHandle)>>>;
+
+fn running(subs: &Running) -> std::sync::MutexGuard<'_, HashMap<String, (u64, AbortHandle)>> {
+    subs.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 /// A close frame. Reasons are our own fixed texts (never client input), cut to the 123 bytes a
@@ -160,9 +176,9 @@ fn token_from_payload(payload: &Value) -> Option<String> {
 
 async fn serve(socket: WebSocket, protocol: Protocol, s: HttpState) {
     let _open = crate::metrics::GaugeGuard::new("websocket_connections");
-    let (mut sink, mut stream) = socket.split();
-    let (out_tx, mut out_rx) = mpsc::channel::<Outgoing>(64);
-    let mut subs: HashMap<String, (u64, JoinHandle<()>)> = HashMap::new();
+    let (sink, mut stream) = socket.split();
+    let sink: Sink = Arc::new(tokio::sync::Mutex::new(sink));
+    let subs: Running = Arc::default();
     let mut generation = 0u64;
     let mut auth: Option<Auth> = None;
     let mut _slot: Option<SocketSlot> = None;
@@ -184,20 +200,8 @@ async fn serve(socket: WebSocket, protocol: Protocol, s: HttpState) {
             _ = &mut init_deadline, if !init_seen => break Some(close(4408, "Connection initialisation timeout")),
             _ = &mut expiry, if auth.is_some() => break Some(close(4403, "Forbidden: the token has expired")),
             _ = keepalive.tick(), if protocol == Protocol::Legacy && auth.is_some() => {
-                if sink.send(Message::Text(json!({"type": "ka"}).to_string().into())).await.is_err() { break None; }
+                if !send_json(&sink, &json!({"type": "ka"})).await { break None; }
             }
-            out = out_rx.recv() => match out {
-                Some(Outgoing::Message(v)) => {
-                    if sink.send(Message::Text(v.to_string().into())).await.is_err() { break None; }
-                }
-                Some(Outgoing::Text(t)) => {
-                    if sink.send(Message::Text(t.into())).await.is_err() { break None; }
-                }
-                Some(Outgoing::Finished(id, sub_gen)) => {
-                    if subs.get(&id).is_some_and(|(g, _)| *g == sub_gen) { subs.remove(&id); }
-                }
-                None => break None,
-            },
             msg = stream.next() => {
                 let text = match msg {
                     Some(Ok(Message::Text(t))) => t,
@@ -225,14 +229,13 @@ async fn serve(socket: WebSocket, protocol: Protocol, s: HttpState) {
                                 _slot = Some(slot);
                                 expiry.as_mut().reset(tokio::time::Instant::now() + until(c.expires_at));
                                 auth = Some(Auth::Caller(c));
-                                let ack = json!({"type": "connection_ack"});
-                                if sink.send(Message::Text(ack.to_string().into())).await.is_err() { break None; }
+                                if !send_json(&sink, &json!({"type": "connection_ack"})).await { break None; }
                             }
                             rejected => {
                                 let why = match rejected { Auth::Rejected(w) => w, _ => "no token in the connection_init payload".into() };
                                 if protocol == Protocol::Legacy {
                                     let err = json!({"type": "connection_error", "payload": {"message": why, "extensions": {"code": crate::error::codes::UNAUTHENTICATED}}});
-                                    let _ = sink.send(Message::Text(err.to_string().into())).await;
+                                    send_json(&sink, &err).await;
                                 }
                                 break Some(close(4403, "Forbidden"));
                             }
@@ -241,7 +244,7 @@ async fn serve(socket: WebSocket, protocol: Protocol, s: HttpState) {
                     (Protocol::TransportWs, "ping") => {
                         let mut pong = json!({"type": "pong"});
                         if let Some(p) = msg.get("payload") { pong["payload"] = p.clone(); }
-                        if sink.send(Message::Text(pong.to_string().into())).await.is_err() { break None; }
+                        if !send_json(&sink, &pong).await { break None; }
                     }
                     (Protocol::TransportWs, "pong") => {}
                     (Protocol::TransportWs, "subscribe") | (Protocol::Legacy, "start") => {
@@ -249,17 +252,18 @@ async fn serve(socket: WebSocket, protocol: Protocol, s: HttpState) {
                             break Some(close(4400, "Invalid message received: subscribe needs an id"));
                         };
                         let Some(caller_auth) = auth.clone() else { break Some(close(4401, "Unauthorized")); };
-                        if subs.contains_key(&id) {
+                        let open = { let subs = running(&subs); (subs.contains_key(&id), subs.len()) };
+                        if open.0 {
                             break Some(close(4409, "Subscriber for this id already exists"));
                         }
-                        if subs.len() >= max_subs {
+                        if open.1 >= max_subs {
                             let err = json!([{
                                 "message": format!("A connection may run at most {max_subs} subscriptions at once; complete one first."),
                                 "extensions": {"code": TOO_MANY_SUBSCRIPTIONS_CODE, "max": max_subs},
                             }]);
                             let payload = if protocol == Protocol::Legacy { json!({"errors": err}) } else { err };
                             let msg = json!({"type": "error", "id": id, "payload": payload});
-                            if sink.send(Message::Text(msg.to_string().into())).await.is_err() { break None; }
+                            if !send_json(&sink, &msg).await { break None; }
                             continue;
                         }
                         let req: Request = match msg.get("payload").cloned().map(serde_json::from_value) {
@@ -272,25 +276,27 @@ async fn serve(socket: WebSocket, protocol: Protocol, s: HttpState) {
                             feeds: s.feeds.clone(),
                             auth: caller_auth,
                             protocol,
+                            head: envelope_head(protocol, &id),
                             id: id.clone(),
                             generation: { generation += 1; generation },
-                            tx: out_tx.clone(),
+                            sink: sink.clone(),
+                            subs: subs.clone(),
                         };
-                        let sub_gen = generation;
-                        let running = sub.run(req);
-                        subs.insert(id, (sub_gen, tokio::spawn(async move {
+                        // In the map before it runs, so that its end always finds its entry.
+                        let (task, stop) = futures_util::future::abortable(sub.run(req));
+                        running(&subs).insert(id, (generation, stop));
+                        tokio::spawn(async move {
                             let _running = crate::metrics::GaugeGuard::new("websocket_subscriptions");
-                            running.await;
-                        })));
+                            let _ = task.await;
+                        });
                     }
                     (Protocol::TransportWs, "complete") | (Protocol::Legacy, "stop") => {
-                        if let Some(id) = msg.get("id").and_then(Value::as_str)
-                            && let Some((_, task)) = subs.remove(id)
-                        {
-                            task.abort();
+                        let stopped = msg.get("id").and_then(Value::as_str).and_then(|id| running(&subs).remove(id));
+                        if let Some((_, stop)) = stopped {
+                            stop.abort();
                             if protocol == Protocol::Legacy {
-                                let done = json!({"type": "complete", "id": id});
-                                if sink.send(Message::Text(done.to_string().into())).await.is_err() { break None; }
+                                let done = json!({"type": "complete", "id": msg.get("id")});
+                                if !send_json(&sink, &done).await { break None; }
                             }
                         }
                     }
@@ -300,9 +306,10 @@ async fn serve(socket: WebSocket, protocol: Protocol, s: HttpState) {
             }
         }
     };
-    for (_, (_, task)) in subs {
-        task.abort();
+    for (_, (_, stop)) in running(&subs).drain() {
+        stop.abort();
     }
+    let mut sink = sink.lock().await;
     if let Some(frame) = closing {
         let _ = sink.send(frame).await;
     }
@@ -321,7 +328,10 @@ struct Sub {
     protocol: Protocol,
     id: String,
     generation: u64,
-    tx: mpsc::Sender<Outgoing>,
+    sink: Sink,
+    subs: Running,
+    /// `{"type":"next","id":…,"payload":` for this subscription.
+    head: Box<str>,
 }
 
 impl Sub {
@@ -330,18 +340,31 @@ impl Sub {
         crate::graphql::loaders::attach(req, &self.app.db).data(self.auth.clone())
     }
 
-    /// `{"type": "next", "id": …, "payload": …}` around an already serialised payload.
+    /// `{"type": "next", "id": …, "payload": …}` around an already serialised payload (one
+    /// allocation: the envelope's head is written once per subscription).
     async fn send_next(&self, payload: &str) -> bool {
-        let id = serde_json::to_string(&self.id).unwrap_or_else(|_| "\"\"".into());
-        let text = format!(r#"{{"type":"{}","id":{id},"payload":{payload}}}"#, self.protocol.next_type());
-        self.tx.send(Outgoing::Text(text)).await.is_ok()
+        let mut text = String::with_capacity(self.head.len() + payload.len() + 1);
+        text.push_str(&self.head);
+        text.push_str(payload);
+        text.push('}');
+        send(&self.sink, Message::Text(text.into())).await
     }
 
-    async fn finish(self, complete: bool) {
-        if complete {
-            let _ = self.tx.send(Outgoing::Message(json!({"type": "complete", "id": self.id}))).await;
+    /// Takes this subscription out of the socket's map (unless its id was reused since).
+    fn leave(&self) {
+        let mut subs = running(&self.subs);
+        if subs.get(&self.id).is_some_and(|(g, _)| *g == self.generation) {
+            subs.remove(&self.id);
         }
-        let _ = self.tx.send(Outgoing::Finished(self.id, self.generation)).await;
+    }
+
+    /// Ends the subscription: out of the socket's map first (the client may reuse the id as
+    /// soon as it sees `complete`), then `complete` when the stream ended rather than failed.
+    async fn finish(self, complete: bool) {
+        self.leave();
+        if complete {
+            send_json(&self.sink, &json!({"type": "complete", "id": self.id})).await;
+        }
     }
 
     /// What runs the subscription (or a query or mutation sent over the socket) to its end.
@@ -411,7 +434,8 @@ impl Sub {
                 Protocol::TransportWs => errors,
                 Protocol::Legacy => json!({"errors": errors}),
             };
-            let _ = self.tx.send(Outgoing::Message(json!({"type": "error", "id": self.id, "payload": payload}))).await;
+            self.leave();
+            send_json(&self.sink, &json!({"type": "error", "id": self.id, "payload": payload})).await;
             return None;
         }
         Some((resp, stream))
@@ -505,6 +529,13 @@ impl Sub {
     }
 }
 
+/// The start of a subscription's `next` (`data` in the legacy protocol) messages, up to its
+/// payload.
+fn envelope_head(protocol: Protocol, id: &str) -> Box<str> {
+    let id = serde_json::to_string(id).unwrap_or_else(|_| "\"\"".into());
+    format!(r#"{{"type":"{}","id":{id},"payload":"#, protocol.next_type()).into()
+}
+
 /// A response as the `payload` of a `next` message (its errors capped).
 fn payload(mut resp: async_graphql::Response, app: &AppState) -> Arc<str> {
     crate::graphql::limits::cap_errors(&mut resp.errors, app.config.graphql_max_errors);
@@ -541,6 +572,15 @@ fn shareable(doc: &async_graphql::parser::types::ExecutableDocument, operation: 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_next_message_is_its_envelope_around_the_payload() {
+        let head = envelope_head(Protocol::TransportWs, "a\"b");
+        let text = format!("{head}{}}}", r#"{"data":{"x":1}}"#);
+        let v: Value = serde_json::from_str(&text).unwrap();
+        assert_eq!(v, json!({"type": "next", "id": "a\"b", "payload": {"data": {"x": 1}}}));
+        assert!(envelope_head(Protocol::Legacy, "1").starts_with(r#"{"type":"data","id":"1","#));
+    }
 
     #[test]
     fn token_locations() {

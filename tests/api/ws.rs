@@ -122,5 +122,15 @@ async fn queries_run_over_the_socket_with_the_connection_token() {
         // A request error is an `error` message.
         send(&mut ws, json!({"type": start, "id": "q2", "payload": {"query": "{ nope }"}})).await;
         assert_eq!(next(&mut ws).await.unwrap()["type"], "error");
+        // The id is free the moment its `complete` or `error` arrives: reused at once, again and
+        // again, it is never refused as a duplicate (4409).
+        for _ in 0..20 {
+            send(&mut ws, json!({"type": start, "id": "q2", "payload": {"query": "{ nope }"}})).await;
+            assert_eq!(next(&mut ws).await.unwrap()["type"], "error");
+            send(&mut ws, json!({"type": start, "id": "q2", "payload": {"query": "{ m365Integration { enabled } }"}}))
+                .await;
+            assert_eq!(next(&mut ws).await.unwrap()["payload"]["data"]["m365Integration"]["enabled"], true);
+            assert_eq!(next(&mut ws).await.unwrap(), json!({"type": "complete", "id": "q2"}));
+        }
     }
 }
