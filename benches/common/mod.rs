@@ -11,7 +11,13 @@ use m365_integration::{
 };
 use serde_json::{Value, json};
 
-const BIN: &str = env!("CARGO_BIN_EXE_m365-integration");
+const BUILT: &str = env!("CARGO_BIN_EXE_m365-integration");
+
+/// The service binary: this build's, or `BENCH_BIN` (another build, to compare two on one
+/// machine in one sitting; it must accept this build's environment and GraphQL).
+fn bin() -> String {
+    std::env::var("BENCH_BIN").unwrap_or_else(|_| BUILT.to_owned())
+}
 /// The API-token secret the service runs with.
 pub const JWT: &str = "bench-jwt-secret";
 
@@ -86,13 +92,13 @@ impl Service {
             ("RUST_LOG", std::env::var("BENCH_SERVICE_LOG").unwrap_or_else(|_| "warn".into())),
         ];
         envs.extend(extra_env.iter().cloned());
-        let out = Command::new(BIN)
+        let out = Command::new(bin())
             .args(["account", "create", "--name", "Bench MSP", "--enable-m365"])
             .envs(envs.clone())
             .output()
             .unwrap();
         let account: i64 = String::from_utf8_lossy(&out.stdout).trim().parse().expect("account id");
-        let child = Command::new(BIN).arg("serve").envs(envs.clone()).spawn().unwrap();
+        let child = Command::new(bin()).arg("serve").envs(envs.clone()).spawn().unwrap();
         let token = AuthKeys::new(&Secret::new(JWT)).mint(
             account,
             "bench",
@@ -119,7 +125,7 @@ impl Service {
         let mut envs = self.envs.clone();
         envs.retain(|(k, _)| k != "BIND_ADDR");
         envs.push(("BIND_ADDR".into(), format!("127.0.0.1:{port}")));
-        let child = Command::new(BIN).arg("serve").envs(envs.clone()).spawn().unwrap();
+        let child = Command::new(bin()).arg("serve").envs(envs.clone()).spawn().unwrap();
         let svc = Self {
             child,
             url: format!("http://127.0.0.1:{port}"),
@@ -224,7 +230,8 @@ impl Service {
 }
 
 /// CPU seconds (user + system) used so far by every PostgreSQL process on this machine (the
-/// server and its backends); 0 where there is none.
+/// server and its backends, those that have exited included: pgbench's connections and
+/// autovacuum's workers end before the reading); 0 where there is none.
 #[allow(dead_code)] // not every bench runs on PostgreSQL
 pub fn postgres_cpu_seconds() -> f64 {
     let Ok(dir) = std::fs::read_dir("/proc") else { return 0.0 };
@@ -236,7 +243,9 @@ pub fn postgres_cpu_seconds() -> f64 {
             (name == "postgres").then(|| {
                 let f: Vec<&str> = rest.split_whitespace().collect();
                 let t = |i: usize| f.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
-                (t(11) + t(12)) / 100.0
+                // Its own user and system time, and that of its children it has reaped: the
+                // postmaster's carries every backend that has exited (pgbench's, for one).
+                (t(11) + t(12) + t(13) + t(14)) / 100.0
             })
         })
         .sum()
