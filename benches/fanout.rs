@@ -222,7 +222,10 @@ async fn main() {
             rss_before[i], rss_idle[i], peak[i], cpu[i]
         );
     }
-    drop(fleet);
+    // The replica first, so the database (dropped with A) has nobody connected.
+    while let Some(s) = fleet.pop() {
+        drop(s);
+    }
     client_floor(n, all.len()).await;
 }
 

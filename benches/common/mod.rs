@@ -42,12 +42,19 @@ pub struct Service {
     pub database_url: String,
     envs: Vec<(String, String)>,
     _dir: Option<tempfile::TempDir>,
+    /// The PostgreSQL database this service created (server URL, name): dropped with it.
+    created_db: Option<(String, String)>,
 }
 
 impl Drop for Service {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+        if let Some((server, db)) = &self.created_db {
+            // FORCE: a replica still connected is cut off rather than keeping the database.
+            let drop = format!("DROP DATABASE IF EXISTS {db} WITH (FORCE)");
+            let _ = Command::new("psql").args([server.as_str(), "-qc", &drop]).status();
+        }
     }
 }
 
@@ -61,6 +68,7 @@ impl Service {
         extra_env: &[(&str, String)],
     ) -> (Emulator, Self) {
         let dir = tempfile::tempdir().unwrap();
+        let mut created_db = None;
         let database_url = std::env::var("DATABASE_URL")
             .ok()
             .filter(|u| u.starts_with("postgres"))
@@ -68,6 +76,7 @@ impl Service {
                 let mut url = url::Url::parse(&u).unwrap();
                 let db = format!("m365_bench_{name}_{}", std::process::id());
                 let _ = Command::new("psql").args([url.as_str(), "-qc", &format!("CREATE DATABASE {db}")]).status();
+                created_db = Some((url.to_string(), db.clone()));
                 url.set_path(&format!("/{db}"));
                 url.to_string()
             })
@@ -106,8 +115,17 @@ impl Service {
             Duration::from_secs(7200),
         );
         let envs = envs.into_iter().map(|(k, v)| (k.to_owned(), v)).collect();
-        let svc =
-            Self { child, url, http: reqwest::Client::new(), token, account, database_url, envs, _dir: Some(dir) };
+        let svc = Self {
+            child,
+            url,
+            http: reqwest::Client::new(),
+            token,
+            account,
+            database_url,
+            envs,
+            _dir: Some(dir),
+            created_db,
+        };
         svc.wait_ready().await;
         (emu, svc)
     }
@@ -135,6 +153,7 @@ impl Service {
             database_url: self.database_url.clone(),
             envs,
             _dir: None,
+            created_db: None,
         };
         svc.wait_ready().await;
         svc
