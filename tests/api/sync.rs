@@ -113,6 +113,34 @@ async fn synced_data_matches_microsoft() {
     }
     let assignments = M365UserLicense::find().count(db).await.unwrap() as usize;
     assert_eq!(assignments, world.customers().iter().flat_map(|t| &t.users).map(|u| u.sku_ids.len()).sum::<usize>());
+
+    // The users page decodes rows by column position: the same models the derived decoder reads
+    // by name, every column; the larger columns it leaves out read empty and nothing else moves.
+    use sea_orm::QueryOrder;
+    let stored = M365User::find()
+        .filter(entity::m365_user::Column::AccountId.eq(acc))
+        .order_by_asc(entity::m365_user::Column::Id)
+        .all(db)
+        .await
+        .unwrap();
+    assert!(stored.iter().any(|u| !u.mfa_explanation.0.is_empty() && !u.aliases.0.is_empty() && u.content_hash != 0));
+    let filter = db::users::UserFilter::default();
+    let (all, _) = db::users::page(db, acc, &filter, None, 1000, false, db::users::UserColumns::ALL).await.unwrap();
+    assert_eq!(all, stored);
+    let slim = db::users::UserColumns { aliases: false, enforcement: false, explanation: false };
+    let (page, _) = db::users::page(db, acc, &filter, None, 1000, false, slim).await.unwrap();
+    let emptied: Vec<_> = stored
+        .into_iter()
+        .map(|mut u| {
+            u.aliases = Default::default();
+            u.mfa_enforcement_sources = Default::default();
+            u.mfa_policies = Default::default();
+            u.mfa_enforcement_reason = None;
+            u.mfa_explanation = Default::default();
+            u
+        })
+        .collect();
+    assert_eq!(page, emptied);
 }
 
 #[tokio::test]
