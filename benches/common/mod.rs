@@ -18,6 +18,7 @@ const BUILT: &str = env!("CARGO_BIN_EXE_m365-integration");
 fn bin() -> String {
     std::env::var("BENCH_BIN").unwrap_or_else(|_| BUILT.to_owned())
 }
+
 /// The API-token secret the service runs with.
 pub const JWT: &str = "bench-jwt-secret";
 

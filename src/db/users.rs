@@ -708,7 +708,7 @@ pub async fn page(
     Ok((rows.into_iter().map(|r| r.0).collect(), total))
 }
 
-/// A user row of a page, decoded by column position. The derived decoder finds each of the 28
+/// A user row of a page, decoded by column position. The derived decoder finds each of the 27
 /// columns by name, a hash lookup per column per row: 2.2 % of the service's CPU on the users
 /// page in a profile (`perf record --call-graph dwarf` during `read_api`). [`project`] selects
 /// the columns in `m365_user::Column`'s order, which is the model's field order.
