@@ -3,9 +3,10 @@
 //!
 //! Reports, all from one run: the sync's wall time with the subscribers against the same sync
 //! with none (the ratio); per progress state, the delay from when the state was reached on the
-//! replica running the sync (`updatedAt`) to the last subscriber receiving it, p50/p99, overall
-//! and per replica; the spread between the first and the last subscriber; states lost (a state
-//! some subscriber got that another did not; every subscriber must end with the terminal state);
+//! replica running the sync (`updatedAt`) to the last subscriber having it (that state or a
+//! later one: a subscriber that was not ready skips to the newest), p50/p99, overall and per
+//! replica; the spread between the first and the last subscriber having it; the share of states
+//! a subscriber skipped; subscribers that did not end with the terminal state (must be none);
 //! RSS per replica before, with the subscribers idle (the cost of one idle subscription) and at
 //! peak; CPU seconds per replica. Then the client's floor: the same subscribers fed as many
 //! states by a trivial broadcaster in this process, with nothing else running.
@@ -20,7 +21,7 @@
 mod common;
 
 use std::{
-    collections::{BTreeMap, BTreeSet},
+    collections::BTreeMap,
     sync::{
         Arc,
         atomic::{AtomicUsize, Ordering},
@@ -33,7 +34,7 @@ use futures_util::{SinkExt, StreamExt};
 use m365_emulator::world::WorldSpec;
 use m365_integration::{auth::AuthKeys, config::Secret};
 use serde_json::{Value, json};
-use tokio_tungstenite::tungstenite::{Message, client::IntoClientRequest, http::HeaderValue};
+use tokio_tungstenite::tungstenite::{Message, Utf8Bytes, client::IntoClientRequest, http::HeaderValue};
 
 const QUERY: &str = "subscription { m365SyncProgress { id version status tenantsDone updatedAt } }";
 
@@ -61,42 +62,55 @@ fn seconds(run: &Value) -> f64 {
 }
 
 /// A subscriber: connects, subscribes, says it is ready once the current state arrived, then
-/// records every state until the stream completes.
-async fn subscriber(url: String, token: String, ready: Arc<AtomicUsize>) -> Vec<Got> {
+/// keeps every state until the stream completes. A message is only stamped on arrival and kept;
+/// it is decoded ([`decode`]) once every subscriber is done, so decoding never delays reading
+/// (here or on another subscriber sharing this thread).
+async fn subscriber(url: String, token: String, ready: Arc<AtomicUsize>) -> Vec<(Utf8Bytes, f64)> {
     let mut req = format!("{}/graphql/ws", url.replace("http://", "ws://")).into_client_request().unwrap();
     req.headers_mut().insert("sec-websocket-protocol", HeaderValue::from_static("graphql-transport-ws"));
     let (mut ws, _) = tokio_tungstenite::connect_async(req).await.expect("websocket");
     let send = |v: Value| Message::Text(v.to_string().into());
     ws.send(send(json!({"type": "connection_init", "payload": {"token": token}}))).await.unwrap();
     ws.send(send(json!({"type": "subscribe", "id": "1", "payload": {"query": QUERY}}))).await.unwrap();
-    let mut got = vec![];
+    let mut kept = Vec::with_capacity(1024);
     let mut first = true;
     while let Some(msg) = ws.next().await {
         let Ok(Message::Text(text)) = msg else { continue };
         let received = now();
+        if text.contains(r#""type":"next""#) {
+            if first {
+                first = false;
+                ready.fetch_add(1, Ordering::Relaxed);
+                continue; // the last run's end, sent on subscribing
+            }
+            kept.push((text, received));
+            continue;
+        }
         let v: Value = serde_json::from_str(&text).unwrap();
         match v["type"].as_str() {
-            Some("next") => {
-                let s = &v["payload"]["data"]["m365SyncProgress"];
-                if first {
-                    first = false;
-                    ready.fetch_add(1, Ordering::Relaxed);
-                    continue; // the last run's end, sent on subscribing
-                }
-                got.push(Got {
-                    run: s["id"].as_str().unwrap().to_owned(),
-                    version: s["version"].as_i64().unwrap(),
-                    terminal: s["status"] != "RUNNING",
-                    reached: unix(s["updatedAt"].as_str().unwrap()),
-                    received,
-                });
-            }
             Some("complete") => break,
             Some("connection_ack") => {}
             _ => panic!("unexpected message: {text}"),
         }
     }
-    got
+    kept
+}
+
+/// The states a subscriber kept.
+fn decode(kept: Vec<(Utf8Bytes, f64)>) -> Vec<Got> {
+    kept.into_iter()
+        .map(|(text, received)| {
+            let v: Value = serde_json::from_str(&text).unwrap();
+            let s = &v["payload"]["data"]["m365SyncProgress"];
+            Got {
+                run: s["id"].as_str().unwrap().to_owned(),
+                version: s["version"].as_i64().unwrap(),
+                terminal: s["status"] != "RUNNING",
+                reached: unix(s["updatedAt"].as_str().unwrap()),
+                received,
+            }
+        })
+        .collect()
 }
 
 fn percentile(sorted: &[f64], p: f64) -> f64 {
@@ -106,37 +120,55 @@ fn percentile(sorted: &[f64], p: f64) -> f64 {
     sorted[((sorted.len() - 1) as f64 * p).round() as usize]
 }
 
-/// Delay and loss figures over some subscribers' records.
-fn figures(name: &str, subs: &[&Vec<Got>], all_versions: &BTreeSet<i64>) {
-    let mut last_arrival: BTreeMap<i64, (f64, f64, f64)> = BTreeMap::new(); // version -> (reached, first, last)
-    let mut lost = 0usize;
+/// Delay and spread figures over some subscribers' records.
+///
+/// A subscriber may skip states (conflation: it gets the newest waiting), so it *has* a state
+/// from when it received that state or any later one. Per state: the delay from when it was
+/// reached to the last subscriber having it, and the spread between the first and the last
+/// subscriber having it. A subscriber that skipped a state counts from when it got a later one,
+/// so skipping never shortens either figure.
+fn figures(name: &str, subs: &[&Vec<Got>], all: &BTreeMap<i64, f64>) {
+    let mut span: BTreeMap<i64, (f64, f64)> = all.keys().map(|v| (*v, (f64::MAX, 0.0))).collect(); // first, last
+    let mut skipped = 0usize;
     let mut without_end = 0usize;
     for s in subs {
-        let seen: BTreeSet<i64> = s.iter().map(|g| g.version).collect();
-        lost += all_versions.difference(&seen).count();
         if !s.last().is_some_and(|g| g.terminal) {
             without_end += 1;
+            continue; // counted apart: it never had the later states
         }
-        for g in s.iter() {
-            let e = last_arrival.entry(g.version).or_insert((g.reached, f64::MAX, 0.0));
-            e.1 = e.1.min(g.received);
-            e.2 = e.2.max(g.received);
+        let mut got = s.iter().peekable();
+        for (v, (first, last)) in span.iter_mut() {
+            while got.peek().is_some_and(|g| g.version < *v) {
+                got.next();
+            }
+            let Some(g) = got.peek() else { break };
+            if g.version != *v {
+                skipped += 1;
+            }
+            *first = first.min(g.received);
+            *last = last.max(g.received);
         }
     }
-    let mut delay: Vec<f64> = last_arrival.values().map(|(r, _, l)| (l - r) * 1000.0).collect();
-    let mut spread: Vec<f64> = last_arrival.values().map(|(_, f, l)| (l - f) * 1000.0).collect();
+    let mut delay: Vec<f64> = span.iter().map(|(v, (_, l))| (l - all[v]) * 1000.0).collect();
+    let mut spread: Vec<f64> = span.values().map(|(f, l)| (l - f) * 1000.0).collect();
     delay.sort_by(f64::total_cmp);
     spread.sort_by(f64::total_cmp);
     println!(
-        "  {name}: {} subscribers, {} states; delay to the last subscriber p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms; spread p50 {:.1} ms, p99 {:.1} ms; states lost {lost}; without the terminal state {without_end}",
+        "  {name}: {} subscribers, {} states; delay to the last subscriber p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms; spread p50 {:.1} ms, p99 {:.1} ms; skipped (conflated) {:.1} % of states; without the terminal state {without_end}",
         subs.len(),
-        last_arrival.len(),
+        span.len(),
         percentile(&delay, 0.5),
         percentile(&delay, 0.99),
         delay.last().copied().unwrap_or(f64::NAN),
         percentile(&spread, 0.5),
         percentile(&spread, 0.99),
+        100.0 * skipped as f64 / (span.len() * subs.len()).max(1) as f64,
     );
+}
+
+/// Every state anyone received, with when it was reached.
+fn received_states(results: &[Vec<Got>]) -> BTreeMap<i64, f64> {
+    results.iter().flat_map(|r| r.iter().map(|g| (g.version, g.reached))).collect()
 }
 
 #[tokio::main]
@@ -206,10 +238,21 @@ async fn main() {
     let watched = seconds(&a.wait_run().await);
     let cpu: Vec<f64> = fleet.iter().zip(&cpu_before).map(|(s, b)| s.cpu_seconds() - b).collect();
 
+    let mut results: Vec<Vec<Got>> = results.into_iter().map(decode).collect();
     for r in &mut results {
         r.retain(|g| g.run == run_id);
     }
-    let all: BTreeSet<i64> = results.iter().flat_map(|r| r.iter().map(|g| g.version)).collect();
+    let all = received_states(&results);
+    if let Ok(path) = std::env::var("BENCH_DUMP") {
+        use std::fmt::Write;
+        let mut out = String::new();
+        for (i, r) in results.iter().enumerate() {
+            for g in r {
+                writeln!(out, "{} {i} {} {:.6} {:.6}", i % replicas, g.version, g.reached, g.received).unwrap();
+            }
+        }
+        std::fs::write(path, out).unwrap();
+    }
     println!("\nsync wall time: {alone:.2}s alone, {watched:.2}s watched; ratio {:.2}", watched / alone);
     println!("states published (seen by anyone): {}", all.len());
     figures("all", &results.iter().collect::<Vec<_>>(), &all);
@@ -277,9 +320,9 @@ async fn client_floor(n: usize, states: usize) {
     tx.send(r#"{"type":"complete","id":"1"}"#.into()).unwrap();
     let mut results = vec![];
     for t in tasks {
-        results.push(t.await.unwrap());
+        results.push(decode(t.await.unwrap()));
     }
-    let all: BTreeSet<i64> = results.iter().flat_map(|r| r.iter().map(|g| g.version)).collect();
+    let all = received_states(&results);
     println!("\nclient floor: the same readers fed by a trivial broadcaster, nothing else running");
     figures("floor", &results.iter().collect::<Vec<_>>(), &all);
 }
