@@ -4,8 +4,10 @@
 //! subscriber only wraps the shared payload in its own `{"type", "id"}` envelope.
 //!
 //! The stream a subscriber sees is the one it would see alone:
-//! - It gets the feed's latest payload first (the current state) and then every later one.
-//! - One that falls behind skips to the latest payload (conflation), never a stale backlog.
+//! - It gets the feed's latest payload first (the current state), then every later one it is
+//!   ready for: one that is not (its task has not run since the last payload, or its socket is
+//!   still taking the one before) finds the newest waiting and skips to it (conflation), never a
+//!   backlog. The feed keeps only its latest payload (a `watch` channel), however many members.
 //! - A feed ends after the terminal state of the run it followed. A subscriber that joined after
 //!   that state (so that state was its *first*, meaning "the last finished run: wait for the
 //!   next") starts over on a fresh feed instead of ending, skipping the repeated first payload.
@@ -18,10 +20,11 @@ use std::{
 };
 
 use futures_util::{StreamExt, stream::BoxStream};
-use tokio::sync::broadcast;
+use tokio::sync::watch;
 
-/// Payloads a subscriber may fall behind before it skips to the latest.
-const BUFFER: usize = 256;
+/// A feed's latest payload and its number (1 for the first), so a member knows how many it
+/// skipped.
+type Latest = (u64, Arc<str>);
 
 /// What makes two subscriptions the same.
 #[derive(Clone, Debug, Hash, PartialEq, Eq)]
@@ -37,8 +40,8 @@ pub struct FeedKey {
 enum Live {
     /// Its first subscriber is waiting for the first answer; others wait for it too.
     Starting,
-    /// Running: the sender and the latest payload.
-    Running(broadcast::Sender<Arc<str>>, Arc<str>),
+    /// Running: the latest payload, held by its sender.
+    Running(watch::Sender<Latest>),
     /// Ended, or its first answer was not data: nobody can join it.
     Over,
 }
@@ -56,9 +59,9 @@ impl Feed {
     }
 
     /// The latest payload and a receiver of the later ones; `None` unless running.
-    fn join(&self) -> Option<(Arc<str>, broadcast::Receiver<Arc<str>>)> {
+    fn join(&self) -> Option<watch::Receiver<Latest>> {
         match &*self.lock() {
-            Live::Running(tx, last) => Some((last.clone(), tx.subscribe())),
+            Live::Running(tx) => Some(tx.subscribe()),
             _ => None,
         }
     }
@@ -89,10 +92,10 @@ pub const CHECK_FRESH: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// Where a subscriber is in a feed.
 pub struct Member {
-    feed: Arc<Feed>,
-    rx: broadcast::Receiver<Arc<str>>,
-    /// The last payload handed out.
-    sent: Option<Arc<str>>,
+    /// The feed's latest payload; `changed` wakes the member when there is a newer one.
+    rx: watch::Receiver<Latest>,
+    /// The last payload handed out, and its number.
+    sent: Option<Latest>,
     /// Payloads handed out from this feed.
     count: usize,
     /// Whether this member joined a feed another subscriber started.
@@ -186,8 +189,8 @@ impl Feeds {
             };
             let mut settled = feed.settled.subscribe();
             let _ = settled.wait_for(|s| *s).await;
-            if let Some((first, rx)) = feed.join() {
-                return Entry::Join(Member { feed, rx, sent: None, count: 0, joined: true }.with_first(first));
+            if let Some(rx) = feed.join() {
+                return Entry::Join(Member::new(rx, true));
             }
             // It ended or failed (and left the map first): look again.
             self.forget(key, &feed);
@@ -200,16 +203,17 @@ impl Starter {
     /// stream runs on its own task until it ends or nobody listens.
     pub fn start(mut self, first: Arc<str>, mut rest: BoxStream<'static, Arc<str>>) -> Member {
         self.started = true;
-        let (tx, rx) = broadcast::channel(BUFFER);
-        self.feed.settle(Live::Running(tx, first.clone()));
+        let (tx, rx) = watch::channel((1, first));
+        self.feed.settle(Live::Running(tx));
         metrics::counter!("subscription_feeds_started_total").increment(1);
         let (feeds, key, task_feed) = (self.feeds.clone(), self.key.clone(), self.feed.clone());
         tokio::spawn(async move {
+            let mut number = 1;
             while let Some(payload) = rest.next().await {
-                let mut g = task_feed.lock();
-                let Live::Running(tx, last) = &mut *g else { break };
-                *last = payload.clone();
-                if tx.send(payload).is_err() {
+                number += 1;
+                let g = task_feed.lock();
+                let Live::Running(tx) = &*g else { break };
+                if tx.send((number, payload)).is_err() {
                     break; // nobody listens
                 }
             }
@@ -218,7 +222,7 @@ impl Starter {
             feeds.forget(&key, &task_feed);
             task_feed.settle(Live::Over);
         });
-        Member { feed: self.feed.clone(), rx, sent: None, count: 0, joined: false }.with_first(first)
+        Member::new(rx, false)
     }
 }
 
@@ -234,48 +238,39 @@ pub enum Next {
 }
 
 impl Member {
-    fn with_first(mut self, first: Arc<str>) -> Self {
-        self.sent = Some(first);
-        self
+    /// A member whose first payload is the feed's latest now.
+    fn new(mut rx: watch::Receiver<Latest>, joined: bool) -> Self {
+        let first = rx.borrow_and_update().clone();
+        Member { rx, sent: Some(first), count: 0, joined }
     }
 
     /// The first payload (the current state).
     pub fn first(&mut self) -> Arc<str> {
         self.count = 1;
-        self.sent.clone().expect("set at creation")
+        self.sent.as_ref().expect("set at creation").1.clone()
     }
 
-    /// The next payload, or what to do instead.
+    /// The next payload, or what to do instead. The feed's latest one: a member that was not
+    /// ready when a payload came (its task had not run yet, or its socket was still taking the
+    /// one before) finds a newer one waiting and skips to it (conflation: never a backlog).
     pub async fn next(&mut self) -> Next {
         loop {
-            let payload = match self.rx.recv().await {
-                Ok(p) => p,
-                Err(broadcast::error::RecvError::Lagged(_)) => {
-                    // Skip the backlog: the latest payload, then only what comes after it.
-                    metrics::counter!("sync_progress_conflated_total").increment(1);
-                    match self.feed.join() {
-                        Some((latest, rx)) => {
-                            self.rx = rx;
-                            if self.sent.as_ref().is_some_and(|s| Arc::ptr_eq(s, &latest)) {
-                                continue;
-                            }
-                            latest
-                        }
-                        // Ended meanwhile: what is left in the buffer ends with its last payload.
-                        None => continue,
-                    }
-                }
-                Err(broadcast::error::RecvError::Closed) => {
-                    return match (self.joined, self.count, &self.sent) {
-                        (true, 1, Some(only)) => Next::StartOver { repeat: only.clone() },
-                        _ => Next::End,
-                    };
-                }
-            };
-            if self.sent.as_ref().is_some_and(|s| Arc::ptr_eq(s, &payload)) {
-                continue; // the first payload, sent already
+            if self.rx.changed().await.is_err() {
+                // The feed ended, and this member has its last payload.
+                return match (self.joined, self.count, &self.sent) {
+                    (true, 1, Some((_, only))) => Next::StartOver { repeat: only.clone() },
+                    _ => Next::End,
+                };
             }
-            self.sent = Some(payload.clone());
+            let (number, payload) = self.rx.borrow_and_update().clone();
+            let before = self.sent.as_ref().map_or(0, |s| s.0);
+            if number <= before {
+                continue;
+            }
+            if number > before + 1 {
+                metrics::counter!("sync_progress_conflated_total").increment(1);
+            }
+            self.sent = Some((number, payload.clone()));
             self.count += 1;
             return Next::Payload(payload);
         }
@@ -364,7 +359,11 @@ mod tests {
         tx.send("s2".into()).unwrap();
         tx.send("end".into()).unwrap();
         drop(tx);
-        assert_eq!(drain(&mut a).await, (vec!["s0".into(), "s1".into(), "s2".into(), "end".into()], false));
+        // Neither read while s1, s2 and the end came: each gets the end, which is newest.
+        let (got, over) = drain(&mut a).await;
+        assert!(!over);
+        assert_eq!(got.first().map(String::as_str), Some("s0"));
+        assert_eq!(got.last().map(String::as_str), Some("end"));
         let (got, over) = drain(&mut b).await;
         assert!(!over);
         assert_eq!(got.last().map(String::as_str), Some("end"));
@@ -373,13 +372,48 @@ mod tests {
         assert!(matches!(feeds.enter(&key()).await, Entry::Start(_)), "an ended feed is gone");
     }
 
+    /// Polls the feed's task until it has taken everything sent so far.
+    async fn settle() {
+        for _ in 0..100 {
+            tokio::task::yield_now().await;
+        }
+    }
+
+    #[tokio::test]
+    async fn a_member_that_keeps_up_gets_every_payload_and_one_that_falls_behind_only_the_newest() {
+        let feeds = Arc::new(Feeds::default());
+        let (tx, rest) = fed();
+        let Entry::Start(starter) = feeds.enter(&key()).await else { panic!("nothing runs yet") };
+        let mut quick = starter.start("s0".into(), rest);
+        let Entry::Join(mut slow) = feeds.enter(&key()).await else { panic!("running") };
+        assert_eq!(&*quick.first(), "s0");
+        assert_eq!(&*slow.first(), "s0");
+        for i in 1..=5 {
+            tx.send(format!("s{i}").into()).unwrap();
+            settle().await;
+            let Next::Payload(p) = quick.next().await else { panic!("running") };
+            assert_eq!(&*p, format!("s{i}"), "in step: every payload, in order");
+        }
+        // The slow member did not read while five came: only the newest, no backlog.
+        let Next::Payload(p) = slow.next().await else { panic!("running") };
+        assert_eq!(&*p, "s5");
+        tx.send("end".into()).unwrap();
+        drop(tx);
+        settle().await;
+        for m in [&mut quick, &mut slow] {
+            let Next::Payload(p) = m.next().await else { panic!("the end is delivered") };
+            assert_eq!(&*p, "end");
+            assert!(matches!(m.next().await, Next::End));
+        }
+    }
+
     #[tokio::test]
     async fn one_who_joined_after_the_end_starts_over_and_a_slow_one_skips_ahead() {
         let feeds = Arc::new(Feeds::default());
         let (tx, rest) = fed();
         let Entry::Start(starter) = feeds.enter(&key()).await else { panic!("nothing runs yet") };
         let mut a = starter.start("s0".into(), rest);
-        for i in 0..(BUFFER + 50) {
+        for i in 0..300 {
             tx.send(format!("s{}", i + 1).into()).unwrap();
         }
         tx.send("end".into()).unwrap();
@@ -393,8 +427,7 @@ mod tests {
         // A fell behind: it skips to the latest instead of replaying the backlog.
         let (got, over) = drain(&mut a).await;
         assert!(!over);
-        assert!(got.len() < BUFFER, "no backlog: {}", got.len());
-        assert_eq!(got.last().map(String::as_str), Some("end"));
+        assert_eq!(got, vec!["s0".to_string(), "end".to_string()], "no backlog");
         // C's only state was the end of a run: it follows the next run on a fresh feed.
         let (got, over) = drain(&mut c).await;
         assert_eq!(got, vec!["end".to_string()]);

@@ -78,7 +78,7 @@ pub fn verdict(
     }
 }
 
-/// How often running progress is stored (subscribers get every change at once).
+/// How often running progress is stored (subscribers are sent each change at once).
 pub const PERSIST_EVERY: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// A running sync's shared context.

@@ -157,7 +157,7 @@ fn versions(states: &[serde_json::Value]) -> Vec<i64> {
 }
 
 #[tokio::test]
-async fn a_subscriber_on_another_replica_sees_every_state_of_the_run_in_order() {
+async fn a_subscriber_on_another_replica_sees_the_run_as_the_worker_published_it() {
     if !on_postgres() {
         return; // replicas share PostgreSQL; SQLite is one process
     }
@@ -170,11 +170,20 @@ async fn a_subscriber_on_another_replica_sees_every_state_of_the_run_in_order() 
     data(a.gql(Some(&t), "mutation { triggerM365Sync { id } }", json!({})).await);
     let seen_on_a = states(&mut on_a).await;
     let seen_on_b = states(&mut on_b).await;
-    // The same states, in the same order, ending with the terminal one.
-    assert!(seen_on_a.len() > 16, "every tenant's start and end: {}", seen_on_a.len());
-    assert_eq!(seen_on_b, seen_on_a, "replica B relays exactly what A's worker published");
-    let v = versions(&seen_on_b);
-    assert!(v.windows(2).all(|w| w[0] < w[1]), "versions only go forward: {v:?}");
+    // States that come together reach a subscriber as the newest of them (conflation), so the
+    // two may skip different ones; each goes forward, a state both got is the same on both
+    // (B rebuilt it from the relayed changes), and both end alike.
+    for seen in [&seen_on_a, &seen_on_b] {
+        let v = versions(seen);
+        assert!(v.windows(2).all(|w| w[0] < w[1]), "versions only go forward: {v:?}");
+        assert!(seen.iter().any(|s| s["status"] == "RUNNING"), "progress while it runs: {seen:?}");
+    }
+    for state in &seen_on_b {
+        if let Some(on_a) = seen_on_a.iter().find(|s| s["version"] == state["version"]) {
+            assert_eq!(state, on_a, "replica B relays exactly what A's worker published");
+        }
+    }
+    assert_eq!(seen_on_b.last(), seen_on_a.last());
     let last = seen_on_b.last().unwrap();
     assert_eq!(last["status"], "SUCCEEDED");
     assert_eq!(last["tenantsDone"], 8);

@@ -406,7 +406,7 @@ async fn scheduled_syncs_run_every_interval() {
 }
 
 const PROGRESS: &str =
-    "subscription { m365SyncProgress { id status phase tenantsTotal tenantsDone usersSynced currentTenant } }";
+    "subscription { m365SyncProgress { id version status phase tenantsTotal tenantsDone usersSynced currentTenant } }";
 
 async fn subscribe(app: &TestApp, token: &str, id: &str) -> crate::ws::Ws {
     let mut ws = ws_connect(app, "graphql-transport-ws").await;
@@ -428,6 +428,24 @@ async fn collect_until_complete(ws: &mut crate::ws::Ws) -> Vec<Value> {
     }
 }
 
+/// Two subscribers of one run: each saw its states in order (a state skipped by one may reach the
+/// other: see the conflation in `m365SyncProgress`), a state both saw is the same, and both saw
+/// the same end.
+fn same_run_seen_alike(a: &[Value], b: &[Value]) {
+    let by_version = |events: &[Value]| -> std::collections::BTreeMap<i64, Value> {
+        let v: Vec<i64> = events.iter().map(|e| e["version"].as_i64().unwrap()).collect();
+        assert!(v.windows(2).all(|w| w[0] < w[1]), "versions only go forward: {v:?}");
+        events.iter().map(|e| (e["version"].as_i64().unwrap(), e.clone())).collect()
+    };
+    let (a_states, b_states) = (by_version(a), by_version(b));
+    for (version, state) in &a_states {
+        if let Some(other) = b_states.get(version) {
+            assert_eq!(state, other, "state {version}");
+        }
+    }
+    assert_eq!(a.last(), b.last(), "the same end");
+}
+
 #[tokio::test]
 async fn progress_streams_to_several_subscribers_and_ends_with_the_terminal_state() {
     let app = TestApp::spawn_world(WorldSpec { seed: 8, tenants: 6, users_per_tenant: 5 }, |_| {}).await;
@@ -446,13 +464,18 @@ async fn progress_streams_to_several_subscribers_and_ends_with_the_terminal_stat
     let ea = collect_until_complete(&mut a).await;
     let eb = collect_until_complete(&mut b).await;
     for events in [&ea, &eb] {
-        assert!(events.len() >= 6, "every tenant's progress is pushed: {events:?}");
+        // States that come together reach a subscriber as the newest of them (conflation), so
+        // how many arrive depends on timing; their order and the end do not.
         assert_eq!(events.last().unwrap()["status"], "SUCCEEDED");
         assert_eq!(events.last().unwrap()["tenantsDone"], 6);
         let done: Vec<i64> = events.iter().map(|e| e["tenantsDone"].as_i64().unwrap()).collect();
         assert!(done.windows(2).all(|w| w[0] <= w[1]), "in order: {done:?}");
-        assert!(events.iter().any(|e| e["phase"] == "syncing_tenants"));
+        assert!(
+            events.iter().any(|e| e["status"] == "RUNNING" && e["phase"] == "syncing_tenants"),
+            "progress while tenants sync: {events:?}"
+        );
     }
+    same_run_seen_alike(&ea, &eb);
     // Subscribing after the run: the current (terminal) state first, then the next run.
     let mut c = subscribe(&app, &reader, "c").await;
     let first = next(&mut c).await.unwrap();
@@ -713,7 +736,7 @@ async fn subscribers_of_one_account_share_a_feed_and_nobody_else_sees_it() {
     let a = collect_until_complete(&mut first).await;
     let b = collect_until_complete(&mut second).await;
     let c = collect_until_complete(&mut own).await;
-    assert_eq!(a, b, "the same stream");
+    same_run_seen_alike(&a, &b);
     assert_eq!(a.last().unwrap()["status"], "SUCCEEDED");
     assert_eq!(c.last().unwrap()["status"], "SUCCEEDED");
     assert!(c.last().unwrap().get("phase").is_none(), "its own selection: {}", c.last().unwrap());

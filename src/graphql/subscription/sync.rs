@@ -5,7 +5,10 @@ use std::sync::Arc;
 use async_graphql::{Context, Subscription};
 use entity::sync_run;
 use futures_util::Stream;
-use tokio::sync::broadcast::{self, error::RecvError};
+use tokio::sync::broadcast::{
+    self,
+    error::{RecvError, TryRecvError},
+};
 
 use crate::{
     app::AppState,
@@ -43,6 +46,8 @@ struct Follow<S> {
     rx: broadcast::Receiver<Arc<sync_run::Model>>,
     /// The state to send first (the current one when subscribing).
     first: Option<Arc<sync_run::Model>>,
+    /// A state taken from `rx` while looking for the newest of a run, which belongs to the next.
+    pending: Option<Arc<sync_run::Model>>,
     /// The run followed; `None` until a run newer than `after` appears.
     run: Option<i64>,
     after: i64,
@@ -67,9 +72,10 @@ impl<S: Source> Follow<S> {
         m.status.is_terminal()
     }
 
-    /// The next state to send: every state in order while this subscriber keeps up; the latest
-    /// one when it fell behind (conflation: never a stale backlog); the followed run's terminal
-    /// state always. `None` ends the stream; the flag says the state is the last one.
+    /// The next state to send: the newest of its run that has arrived (conflation: a subscriber
+    /// that keeps up gets every state in order, one that fell behind skips to the newest, never
+    /// a backlog); the followed run's terminal state always. `None` ends the stream; the flag
+    /// says the state is the last one.
     async fn next(&mut self) -> Option<(Arc<sync_run::Model>, bool)> {
         if let Some(m) = self.first.take() {
             if m.status.is_terminal() {
@@ -82,8 +88,12 @@ impl<S: Source> Follow<S> {
             return Some((m, false));
         }
         loop {
-            let m = match self.rx.recv().await {
-                Ok(m) => m,
+            let m = match self.pending.take() {
+                Some(m) => Ok(m),
+                None => self.rx.recv().await,
+            };
+            let m = match m {
+                Ok(m) => self.newest(m),
                 Err(RecvError::Lagged(_)) => {
                     // Skip the backlog: only what comes after the latest state.
                     metrics::counter!("sync_progress_conflated_total").increment(1);
@@ -114,6 +124,36 @@ impl<S: Source> Follow<S> {
             }
         }
     }
+
+    /// The newest state of `m`'s run that has arrived; a state of a later run stays pending.
+    fn newest(&mut self, mut m: Arc<sync_run::Model>) -> Arc<sync_run::Model> {
+        let mut skipped = false;
+        loop {
+            let newer = match self.rx.try_recv() {
+                Ok(n) => n,
+                Err(TryRecvError::Lagged(_)) => {
+                    self.rx = self.rx.resubscribe();
+                    match self.source.latest(self.account_id) {
+                        Some(n) => n,
+                        None => break,
+                    }
+                }
+                Err(TryRecvError::Empty | TryRecvError::Closed) => break,
+            };
+            if newer.id != m.id {
+                self.pending = Some(newer);
+                break;
+            }
+            if hub::order(&newer) > hub::order(&m) {
+                m = newer;
+                skipped = true;
+            }
+        }
+        if skipped {
+            metrics::counter!("sync_progress_conflated_total").increment(1);
+        }
+        m
+    }
 }
 
 #[Subscription]
@@ -121,15 +161,16 @@ impl SyncSubscription {
     /// Live progress of the account's sync.
     ///
     /// Contract: the first event is the current state: the running run, or the last finished one.
-    /// If that run is still going, every change follows in order (phase, tenants total/done/failed,
+    /// If that run is still going, its changes follow in order (phase, tenants total/done/failed,
     /// users synced, current tenant, per-tenant results; `version` goes up with each) and the
     /// stream ends after the run's terminal state (SUCCEEDED, PARTIAL, FAILED, CANCELLED). If it
     /// had already finished (or there was none), the stream waits for the next run and follows
     /// that one to its end. The same stream reaches subscribers on every server, whichever runs
-    /// the sync. Many subscribers may watch at once and a slow one never slows the sync: one
-    /// that falls more than 256 changes behind skips to the latest state instead of replaying
-    /// the ones it missed (each state is complete, so nothing is lost but intermediate steps),
-    /// and the terminal state always arrives.
+    /// the sync. Many subscribers may watch at once and a slow one never slows the sync: a
+    /// subscriber that is not ready for a change when the next one comes (it is still receiving
+    /// the one before) gets only the newest, never a backlog (each state is complete, so nothing
+    /// is lost but intermediate steps; `version` shows what was skipped), and the terminal state
+    /// always arrives.
     /// Errors: `UNAUTHENTICATED`, `FEATURE_DISABLED`.
     async fn m365_sync_progress(
         &self,
@@ -146,7 +187,7 @@ impl SyncSubscription {
             (Some(s), Some(h)) => Some(if hub::order(&h) > hub::order(&s) { h } else { s }),
             (s, h) => s.or(h),
         };
-        let follow = Follow { source: app, account_id, rx, first, run: None, after: 0, sent: None };
+        let follow = Follow { source: app, account_id, rx, first, pending: None, run: None, after: 0, sent: None };
         Ok(futures_util::stream::unfold(Some(follow), |state| async move {
             let mut f = state?;
             let (m, last) = f.next().await?;
@@ -182,7 +223,16 @@ mod tests {
 
     fn follow(fake: &Fake, first: Option<sync_run::Model>) -> Follow<Fake> {
         let rx = fake.hub.subscribe(1);
-        Follow { source: fake.clone(), account_id: 1, rx, first: first.map(Arc::new), run: None, after: 0, sent: None }
+        Follow {
+            source: fake.clone(),
+            account_id: 1,
+            rx,
+            first: first.map(Arc::new),
+            pending: None,
+            run: None,
+            after: 0,
+            sent: None,
+        }
     }
 
     async fn drain(f: &mut Follow<Fake>) -> Vec<(i64, bool, i64)> {
@@ -200,10 +250,31 @@ mod tests {
     async fn follows_the_next_run_in_order_to_its_terminal_state() {
         let fake = Fake::default();
         let mut f = follow(&fake, Some(run(1, 5, RunStatus::Succeeded)));
+        let mut got = vec![hub::order(&f.next().await.unwrap().0)];
+        // Read as they come: every state, in order.
         for m in [run(2, 1, RunStatus::Running), run(2, 2, RunStatus::Running), run(2, 3, RunStatus::Partial)] {
             fake.hub.publish(&m);
+            let (m, last) = f.next().await.unwrap();
+            got.push(hub::order(&m));
+            assert_eq!(last, m.status.is_terminal());
         }
-        assert_eq!(drain(&mut f).await, vec![(1, true, 5), (2, false, 1), (2, false, 2), (2, true, 3)]);
+        assert_eq!(got, vec![(1, true, 5), (2, false, 1), (2, false, 2), (2, true, 3)]);
+    }
+
+    #[tokio::test]
+    async fn states_that_arrived_together_are_sent_as_the_newest_and_a_later_run_waits_its_turn() {
+        let fake = Fake::default();
+        let mut f = follow(&fake, Some(run(1, 5, RunStatus::Succeeded)));
+        // Three states of run 2 before this subscriber reads: only the newest.
+        for v in 1..=3 {
+            fake.hub.publish(&run(2, v, RunStatus::Running));
+        }
+        assert_eq!(hub::order(&f.next().await.unwrap().0), (1, true, 5));
+        assert_eq!(hub::order(&f.next().await.unwrap().0), (2, false, 3));
+        // Run 2's end and run 3's start together: the end is not skipped for the newer run.
+        fake.hub.publish(&run(2, 4, RunStatus::Succeeded));
+        fake.hub.publish(&run(3, 1, RunStatus::Running));
+        assert_eq!(drain(&mut f).await, vec![(2, true, 4)]);
     }
 
     #[tokio::test]
