@@ -359,7 +359,7 @@ mod tests {
         tx.send("s2".into()).unwrap();
         tx.send("end".into()).unwrap();
         drop(tx);
-        // Neither read while s1, s2 and the end came: each gets the end, which is newest.
+        // Neither read while s1, s2 and the end came: each ends with the end, no backlog owed.
         let (got, over) = drain(&mut a).await;
         assert!(!over);
         assert_eq!(got.first().map(String::as_str), Some("s0"));
