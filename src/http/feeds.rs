@@ -372,6 +372,16 @@ mod tests {
         assert!(matches!(feeds.enter(&key()).await, Entry::Start(_)), "an ended feed is gone");
     }
 
+    /// A running feed whose first payload was "s0", the sender of its later ones, and the member
+    /// that started it.
+    async fn started() -> (Arc<Feeds>, mpsc::UnboundedSender<Arc<str>>, Member) {
+        let feeds = Arc::new(Feeds::default());
+        let (tx, rest) = fed();
+        let Entry::Start(starter) = feeds.enter(&key()).await else { panic!("nothing runs yet") };
+        let first = starter.start("s0".into(), rest);
+        (feeds, tx, first)
+    }
+
     /// Polls the feed's task until it has taken everything sent so far.
     async fn settle() {
         for _ in 0..100 {
@@ -381,10 +391,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_member_that_keeps_up_gets_every_payload_and_one_that_falls_behind_only_the_newest() {
-        let feeds = Arc::new(Feeds::default());
-        let (tx, rest) = fed();
-        let Entry::Start(starter) = feeds.enter(&key()).await else { panic!("nothing runs yet") };
-        let mut quick = starter.start("s0".into(), rest);
+        let (feeds, tx, mut quick) = started().await;
         let Entry::Join(mut slow) = feeds.enter(&key()).await else { panic!("running") };
         assert_eq!(&*quick.first(), "s0");
         assert_eq!(&*slow.first(), "s0");
@@ -409,10 +416,7 @@ mod tests {
 
     #[tokio::test]
     async fn one_who_joined_after_the_end_starts_over_and_a_slow_one_skips_ahead() {
-        let feeds = Arc::new(Feeds::default());
-        let (tx, rest) = fed();
-        let Entry::Start(starter) = feeds.enter(&key()).await else { panic!("nothing runs yet") };
-        let mut a = starter.start("s0".into(), rest);
+        let (feeds, tx, mut a) = started().await;
         for i in 0..300 {
             tx.send(format!("s{}", i + 1).into()).unwrap();
         }

@@ -293,6 +293,22 @@ mod tests {
         assert_eq!(got.last(), Some(&(2, true, last)), "the terminal state arrives");
     }
 
+    #[tokio::test]
+    async fn one_that_falls_behind_while_looking_for_the_newest_takes_the_latest() {
+        let fake = Fake::default();
+        let mut f = follow(&fake, None);
+        // Taken from the channel (v1), then more states than it holds before the next look.
+        let taken = Arc::new(run(2, 1, RunStatus::Running));
+        for v in 2..=(hub::BUFFER as i64 + 50) {
+            fake.hub.publish(&run(2, v, RunStatus::Running));
+        }
+        let newest = f.newest(taken);
+        assert_eq!(hub::order(&newest), (2, false, hub::BUFFER as i64 + 50), "the hub's latest, no backlog");
+        // Caught up: the next state is the next one published.
+        fake.hub.publish(&run(2, hub::BUFFER as i64 + 51, RunStatus::Succeeded));
+        assert_eq!(drain(&mut f).await, vec![(2, true, hub::BUFFER as i64 + 51)]);
+    }
+
     /// Reads `n` states, runs `then`, and reads the rest.
     async fn drain_until(f: &mut Follow<Fake>, n: usize, then: impl FnOnce() -> bool) -> Vec<(i64, bool, i64)> {
         let mut got = vec![];
