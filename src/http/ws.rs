@@ -35,6 +35,7 @@ use super::{
 use crate::{
     app::AppState,
     auth::{Auth, Caller},
+    graphql::fast::Splice,
 };
 
 /// Which dialect the client speaks.
@@ -378,7 +379,7 @@ impl Sub {
             Ok(kind) => kind,
             Err(e) => {
                 let error = futures_util::stream::once(async move { async_graphql::Response::from_errors(vec![e]) });
-                return self.answer(error.boxed(), true).boxed();
+                return self.answer(error.boxed(), true, None).boxed();
             }
         };
         if kind == "subscription" {
@@ -405,8 +406,14 @@ impl Sub {
                 return self.shared(key, source).boxed();
             }
         }
-        let stream = self.schema.execute_stream(self.request(req));
-        self.answer(stream, kind != "subscription").boxed()
+        // A query's or mutation's answer may embed JSON written ahead (`graphql::fast`).
+        let splice = (kind != "subscription").then(Arc::<Splice>::default);
+        let mut req = self.request(req);
+        if let Some(splice) = &splice {
+            req = req.data(splice.clone());
+        }
+        let stream = self.schema.execute_stream(req);
+        self.answer(stream, kind != "subscription", splice).boxed()
     }
 
     /// The first answer of a stream: `Ok` with the stream when it is data, else the request
@@ -442,14 +449,19 @@ impl Sub {
     }
 
     /// Sends every answer of this subscriber's own stream, then `complete`.
-    async fn answer(self, stream: BoxStream<'static, async_graphql::Response>, bounded: bool) {
+    async fn answer(
+        self,
+        stream: BoxStream<'static, async_graphql::Response>,
+        bounded: bool,
+        splice: Option<Arc<Splice>>,
+    ) {
         let Some((first, mut stream)) = self.first_answer(stream, bounded).await else {
             self.finish(false).await;
             return;
         };
         let mut next = Some(first);
         while let Some(resp) = next {
-            if !self.send_next(&payload(resp, &self.app)).await {
+            if !self.send_next(&payload(resp, &self.app, splice.as_deref())).await {
                 return;
             }
             next = stream.next().await;
@@ -471,7 +483,7 @@ impl Sub {
         if !Box::pin(self.may_join(&key)).await {
             // Its own execution answers it (with the error the resolver gives).
             let stream = fresh(&self);
-            self.answer(stream, false).await;
+            self.answer(stream, false, None).await;
             return;
         }
         let mut skip: Option<Arc<str>> = None;
@@ -485,8 +497,8 @@ impl Sub {
                         return;
                     };
                     let app = self.app.clone();
-                    let rest = rest.map(move |r| payload(r, &app)).boxed();
-                    starter.start(payload(first, &self.app), rest)
+                    let rest = rest.map(move |r| payload(r, &app, None)).boxed();
+                    starter.start(payload(first, &self.app, None), rest)
                 }
             };
             let first = member.first();
@@ -536,10 +548,15 @@ fn envelope_head(protocol: Protocol, id: &str) -> Box<str> {
     format!(r#"{{"type":"{}","id":{id},"payload":"#, protocol.next_type()).into()
 }
 
-/// A response as the `payload` of a `next` message (its errors capped).
-fn payload(mut resp: async_graphql::Response, app: &AppState) -> Arc<str> {
+/// A response as the `payload` of a `next` message (its errors capped), with the JSON its
+/// execution wrote ahead spliced in.
+fn payload(mut resp: async_graphql::Response, app: &AppState, splice: Option<&Splice>) -> Arc<str> {
     crate::graphql::limits::cap_errors(&mut resp.errors, app.config.graphql_max_errors);
-    match serde_json::to_string(&resp) {
+    let json = match splice {
+        Some(splice) => splice.write_string(&resp),
+        None => serde_json::to_string(&resp),
+    };
+    match json {
         Ok(s) => s.into(),
         Err(e) => {
             tracing::warn!(error = %e, "a subscription event could not be serialised");

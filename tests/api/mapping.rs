@@ -572,7 +572,8 @@ async fn the_fast_users_page_answers_as_the_derived_resolvers_do() {
       fragment U on M365User { id objectId displayName mail aliases accountEnabled userType isAdmin isLicensed syncedAt }"#;
     let vars = json!({"yes": true, "no": false});
     let schema = graphql::build(app.state.clone());
-    let run = |derived: bool| {
+    // In process, so no transport splices: the fast path's JSON comes back parsed.
+    let run = |doc: &'static str, vars: &Value, derived: bool| {
         let mut req = async_graphql::Request::new(doc)
             .variables(async_graphql::Variables::from_json(vars.clone()))
             .data(Auth::from_header(&app.state.auth, Some(&format!("Bearer {t}"))));
@@ -583,7 +584,7 @@ async fn the_fast_users_page_answers_as_the_derived_resolvers_do() {
         let schema = schema.clone();
         async move { serde_json::to_value(schema.execute(req).await).unwrap() }
     };
-    let (fast, reference) = (run(false).await, run(true).await);
+    let (fast, reference) = (run(doc, &vars, false).await, run(doc, &vars, true).await);
     assert!(reference["errors"].is_null(), "{reference}");
     assert_eq!(fast, reference);
     let edges = fast["data"]["m365Users"]["edges"].as_array().unwrap();
@@ -636,4 +637,37 @@ async fn the_fast_users_page_answers_as_the_derived_resolvers_do() {
     assert!(nodes.iter().all(|n| !n["mfa"]["explanation"].as_array().unwrap().is_empty()));
     assert!(nodes.iter().any(|n| !n["aliases"].as_array().unwrap().is_empty()));
     assert!(nodes.iter().any(|n| !n["mfa"]["enforcement"]["sources"].as_array().unwrap().is_empty()));
+
+    // A field that fails inside the page is left out with its error and path, as the derived
+    // resolvers leave it out; the rest of the page answers. The tenant's answer is shared by
+    // its users, so its error is reported once, at the first user that asked.
+    let failing = "{ m365Users(first: 100) { edges { node { id tenant { id suggestions(first: 99) { confidence } } \
+      licenses { skuId tenant { displayName suggestions(first: 21) { confidence } } } } } } }";
+    let (fast, reference) = (run(failing, &json!({}), false).await, run(failing, &json!({}), true).await);
+    assert_eq!(fast["data"], reference["data"]);
+    let first = &fast["data"]["m365Users"]["edges"][0]["node"];
+    assert!(
+        first["id"].is_string() && first["tenant"]["id"].is_string() && first["tenant"].get("suggestions").is_none()
+    );
+    let (errors, all) = (fast["errors"].as_array().unwrap(), reference["errors"].as_array().unwrap());
+    assert!(errors.iter().all(|e| all.contains(e)), "{errors:?}");
+    assert!(errors.iter().any(|e| e["path"] == json!(["m365Users", "edges", 0, "node", "tenant", "suggestions"])));
+    let licensed = edges.iter().position(|e| !e["node"]["licenses"].as_array().unwrap().is_empty()).unwrap();
+    assert!(
+        errors
+            .iter()
+            .any(|e| e["path"]
+                == json!(["m365Users", "edges", licensed, "node", "licenses", 0, "tenant", "suggestions"]))
+    );
+    // One error per tenant and field: four tenants under `tenant`, the licensed ones' under
+    // `licenses`.
+    assert!(errors.len() < all.len() && errors.len() <= 8, "{errors:?}");
+    // Over HTTP and over a WebSocket, the answers written ahead are spliced in as they are.
+    assert_eq!(app.gql(Some(&t), failing, json!({})).await, fast);
+    let mut ws = crate::ws::connect(&app, "graphql-transport-ws").await;
+    crate::ws::send(&mut ws, json!({"type": "connection_init", "payload": {"token": t}})).await;
+    assert_eq!(crate::ws::next(&mut ws).await.unwrap()["type"], "connection_ack");
+    crate::ws::send(&mut ws, json!({"type": "subscribe", "id": "q", "payload": {"query": failing}})).await;
+    let next = crate::ws::next(&mut ws).await.unwrap();
+    assert_eq!((&next["type"], &next["payload"]), (&json!("next"), &fast));
 }

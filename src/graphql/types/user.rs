@@ -1,6 +1,9 @@
 //! `M365User`, `MfaInfo`, `ContactMatch`, `M365License`.
 
-use std::{borrow::Cow, collections::HashMap};
+use std::{
+    borrow::Cow,
+    collections::{HashMap, hash_map::Entry},
+};
 
 use async_graphql::{
     ComplexObject, Context, ContextSelectionSet, Enum, ID, InputObject, OutputType, Positioned, ServerError,
@@ -321,11 +324,11 @@ connection!(
     edges = M365UserEdges
 );
 
-/// A page's edges, answered in one loop rather than a future per field (see
-/// [`crate::graphql::fast`]). A page of 100 users with their MFA, licenses, contact, tenant and
-/// client is about 3,000 fields; the tenant and the client are the same for every user of a
-/// tenant, so each is answered once per tenant and selection and copied (an error inside one is
-/// reported once, at the first user that asked).
+/// A page's edges, written as JSON in one loop rather than resolved as a future and a `Value`
+/// per field (see [`crate::graphql::fast`]). A page of 100 users with their MFA, licenses,
+/// contact, tenant and client is about 3,000 fields; the selection is planned once per page, and
+/// the tenant and the client, the same for every user of a tenant, are answered once per tenant
+/// and selection and copied (an error inside one is reported once, at the first user that asked).
 pub struct M365UserEdges(pub Vec<M365UserEdge>);
 
 impl OutputType for M365UserEdges {
@@ -345,14 +348,30 @@ impl OutputType for M365UserEdges {
         if fast::derived(ctx) {
             return OutputType::resolve(&self.0, ctx, field).await;
         }
-        Ok(Page::default().edges(ctx, &self.0).await)
+        // About a kilobyte and a half per user with everything selected.
+        let mut w = Vec::with_capacity(64 + 1536 * self.0.len());
+        Page::default().edges(&mut w, ctx, &self.0).await;
+        fast::embed(ctx, w)
     }
 }
 
-/// What the users of one page share: the answers for a tenant or client, by (field, tenant row).
+/// The objects of a page written from memory, by (parent type, field): the child's type.
+fn child_type(ty: &str, field: &str) -> Option<String> {
+    let table: [(Cow<'static, str>, &str, Cow<'static, str>); 6] = [
+        (M365UserEdge::type_name(), "node", M365User::type_name()),
+        (M365User::type_name(), "mfa", MfaInfo::type_name()),
+        (M365User::type_name(), "contactMatch", ContactMatch::type_name()),
+        (M365User::type_name(), "licenses", M365License::type_name()),
+        (M365User::type_name(), "contact", Contact::type_name()),
+        (MfaInfo::type_name(), "enforcement", MfaEnforcement::type_name()),
+    ];
+    table.into_iter().find(|(t, f, _)| t == ty && *f == field).map(|(_, _, c)| c.into_owned())
+}
+
+/// What the users of one page share: the JSON of a tenant or a client, by (field, tenant row).
 #[derive(Default)]
 struct Page {
-    shared: HashMap<(usize, i64), Value>,
+    shared: HashMap<(usize, i64), Vec<u8>>,
 }
 
 /// A resolver error as the derived resolvers report it: at the field, with its path.
@@ -361,200 +380,296 @@ fn field_error(ctx: &Context<'_>, e: AppError) -> ServerError {
 }
 
 impl Page {
-    async fn edges(&mut self, ctx: &ContextSelectionSet<'_>, edges: &[M365UserEdge]) -> Value {
-        let Some(fields) = fast::fields_or_null(ctx, "M365UserEdge") else { return Value::Null };
-        // What each `node` selects, flattened once for the page.
-        let mut node_fields = Vec::with_capacity(fields.len());
-        for f in &fields {
-            node_fields.push(match f.node.name.node.as_str() {
-                "node" => match fast::fields_or_null(&ctx.with_selection_set(&f.node.selection_set), "M365User") {
-                    Some(f) => f,
-                    None => return Value::Null,
-                },
-                _ => vec![],
-            });
-        }
-        let mut out = Vec::with_capacity(edges.len());
-        for (i, edge) in edges.iter().enumerate() {
-            let ctx = ctx.with_index(i);
-            let mut obj = fast::Object::with_capacity(fields.len());
-            for (f, node_fields) in fields.iter().zip(&node_fields) {
-                let c = ctx.with_field(f);
-                let answer = match f.node.name.node.as_str() {
-                    "cursor" => Ok(fast::string(&edge.cursor)),
-                    "node" => {
-                        Ok(self.user(&c.with_selection_set(&f.node.selection_set), node_fields, &edge.node).await)
-                    }
-                    "__typename" => Ok(Value::String("M365UserEdge".into())),
-                    _ => fast::derived_field(edge, &c).await,
-                };
-                obj.put(&c, answer);
+    async fn edges(&mut self, w: &mut Vec<u8>, ctx: &ContextSelectionSet<'_>, edges: &[M365UserEdge]) {
+        let plan = match fast::plan(ctx, &[&ctx.item.node], &M365UserEdge::type_name(), &child_type) {
+            Ok(plan) => plan,
+            Err(e) => {
+                ctx.add_error(e);
+                w.extend_from_slice(b"null");
+                return;
             }
-            out.push(obj.finish());
-        }
-        Value::List(out)
-    }
-
-    async fn user(&mut self, ctx: &ContextSelectionSet<'_>, fields: &[&Positioned<Field>], u: &M365User) -> Value {
-        let mut obj = fast::Object::with_capacity(fields.len());
-        for f in fields.iter().copied() {
-            let c = ctx.with_field(f);
-            let below = c.with_selection_set(&f.node.selection_set);
-            let answer = match f.node.name.node.as_str() {
-                "id" => Ok(fast::scalar(&u.id)),
-                "objectId" => Ok(fast::string(&u.object_id)),
-                "displayName" => Ok(fast::opt_string(u.display_name.as_deref())),
-                "userPrincipalName" => Ok(fast::string(&u.user_principal_name)),
-                "mail" => Ok(fast::opt_string(u.mail.as_deref())),
-                "aliases" => Ok(fast::strings(&u.aliases)),
-                "accountEnabled" => Ok(Value::Boolean(u.account_enabled)),
-                "userType" => Ok(fast::opt_string(u.user_type.as_deref())),
-                "isAdmin" => Ok(u.is_admin.map_or(Value::Null, Value::Boolean)),
-                "isLicensed" => Ok(Value::Boolean(u.is_licensed)),
-                "syncedAt" => Ok(fast::scalar(&u.synced_at)),
-                "mfa" => Ok(mfa(&below, &u.mfa).await),
-                "contactMatch" => {
-                    let m = u.contact_match_of();
-                    Ok(fast::object(&below, &m, |name| match name {
-                        "status" => Some(fast::enum_value(m.status)),
-                        "matchedAddress" => Some(fast::opt_string(m.matched_address.as_deref())),
-                        _ => None,
-                    })
-                    .await)
-                }
-                "licenses" => self.licenses(&c, u).await,
-                "contact" => contact(&c, u).await,
-                "tenant" => self.tenant(&c, u.tenant_row).await,
-                "client" => self.client(&c, u.tenant_row).await,
-                "__typename" => Ok(Value::String("M365User".into())),
-                _ => fast::derived_field(u, &c).await,
-            };
-            obj.put(&c, answer);
-        }
-        obj.finish()
-    }
-
-    async fn licenses(&mut self, ctx: &Context<'_>, u: &M365User) -> ServerResult<Value> {
-        if u.historical {
-            return Ok(Value::List(vec![]));
-        }
-        let rows = load::<LicensesByUser>(ctx, u.row).await.map_err(|e| field_error(ctx, e))?.unwrap_or_default();
-        let names = &ctx.state().license_names;
-        let sel = ctx.with_selection_set(&ctx.item.node.selection_set);
-        let fields = fast::fields(&sel, "M365License")?;
-        let mut out = Vec::with_capacity(rows.len());
-        for (i, row) in rows.into_iter().enumerate() {
-            let l = M365License::new(row, None, names);
-            let ctx = sel.with_index(i);
-            let mut obj = fast::Object::with_capacity(fields.len());
-            for f in &fields {
-                let c = ctx.with_field(f);
-                let answer = match f.node.name.node.as_str() {
-                    "skuId" => Ok(fast::string(&l.sku_id)),
-                    "skuPartNumber" => Ok(fast::string(&l.sku_part_number)),
-                    "friendlyName" => Ok(fast::string(&l.friendly_name)),
-                    "capabilityStatus" => Ok(fast::string(&l.capability_status)),
-                    "enabledUnits" => Ok(fast::scalar(&l.enabled_units)),
-                    "consumedUnits" => Ok(fast::scalar(&l.consumed_units)),
-                    "availableUnits" => Ok(fast::scalar(&l.available_units)),
-                    "suspendedUnits" => Ok(fast::scalar(&l.suspended_units)),
-                    "warningUnits" => Ok(fast::scalar(&l.warning_units)),
-                    "assignedUsers" => Ok(fast::opt_scalar(l.assigned_users.as_ref())),
-                    "tenant" => self.tenant(&c, l.tenant_row).await,
-                    "__typename" => Ok(Value::String("M365License".into())),
-                    _ => fast::derived_field(&l, &c).await,
-                };
-                obj.put(&c, answer);
-            }
-            out.push(obj.finish());
-        }
-        Ok(Value::List(out))
-    }
-
-    /// The tenant's answer for this field's selection, computed once per page.
-    async fn tenant(&mut self, ctx: &Context<'_>, row: i64) -> ServerResult<Value> {
-        let key = (std::ptr::from_ref(ctx.item) as usize, row);
-        if let Some(v) = self.shared.get(&key) {
-            return Ok(v.clone());
-        }
-        let t = load::<TenantById>(ctx, row)
-            .await
-            .map_err(|e| field_error(ctx, e))?
-            .ok_or_else(|| field_error(ctx, AppError::NotFound("tenant")))?;
-        let v = fast::resolve(&M365Tenant::from(t), ctx).await?;
-        self.shared.insert(key, v.clone());
-        Ok(v)
-    }
-
-    /// The client of the tenant's mapping (null while unmapped) for this field's selection,
-    /// computed once per page.
-    async fn client(&mut self, ctx: &Context<'_>, tenant_row: i64) -> ServerResult<Value> {
-        let key = (std::ptr::from_ref(ctx.item) as usize, tenant_row);
-        if let Some(v) = self.shared.get(&key) {
-            return Ok(v.clone());
-        }
-        let v = match load::<MappingByTenant>(ctx, tenant_row).await.map_err(|e| field_error(ctx, e))?.flatten() {
-            None => Value::Null,
-            Some(m) => match load::<ClientById>(ctx, m.client_id).await.map_err(|e| field_error(ctx, e))? {
-                None => Value::Null,
-                Some(client) => fast::resolve(&Client::from(client), ctx).await?,
-            },
         };
-        self.shared.insert(key, v.clone());
-        Ok(v)
+        w.push(b'[');
+        for (i, edge) in edges.iter().enumerate() {
+            if i > 0 {
+                w.push(b',');
+            }
+            let ctx = ctx.with_index(i);
+            let mut obj = fast::Obj::begin(w);
+            for g in &plan {
+                match g.name() {
+                    "cursor" => {
+                        let _ = obj.key(w, g.key());
+                        fast::json(w, &edge.cursor);
+                    }
+                    "node" => {
+                        let _ = obj.key(w, g.key());
+                        let c = ctx.with_field(g.first());
+                        self.user(w, &c.with_selection_set(&g.first().node.selection_set), &g.sub, &edge.node).await;
+                    }
+                    "__typename" => {
+                        let _ = obj.key(w, g.key());
+                        fast::json(w, &*M365UserEdge::type_name());
+                    }
+                    _ => {
+                        let answer = fast::delegate(edge, &ctx, g).await;
+                        obj.put(w, &ctx.with_field(g.first()), g.key(), answer);
+                    }
+                }
+            }
+            obj.end(w);
+        }
+        w.push(b']');
+    }
+
+    async fn user(&mut self, w: &mut Vec<u8>, ctx: &ContextSelectionSet<'_>, plan: &[fast::Group<'_>], u: &M365User) {
+        let mut obj = fast::Obj::begin(w);
+        for g in plan {
+            let key = g.key();
+            let c = ctx.with_field(g.first());
+            let below = c.with_selection_set(&g.first().node.selection_set);
+            match g.name() {
+                "licenses" => match self.licenses(&c, u).await {
+                    Ok(rows) => {
+                        let _ = obj.key(w, key);
+                        self.write_licenses(w, &below, &g.sub, rows, &c.state().license_names).await;
+                    }
+                    Err(e) => fast::fail(&c, e),
+                },
+                "contact" => match contact(&c, u).await {
+                    Ok(contact) => {
+                        let _ = obj.key(w, key);
+                        write_contact(w, &below, &g.sub, contact.as_ref()).await;
+                    }
+                    Err(e) => fast::fail(&c, e),
+                },
+                "tenant" => match self.tenant(ctx, g, u.tenant_row).await {
+                    Ok(json) => {
+                        let _ = obj.key(w, key);
+                        w.extend_from_slice(json);
+                    }
+                    Err(e) => fast::fail(&c, e),
+                },
+                "client" => match self.client(ctx, g, u.tenant_row).await {
+                    Ok(json) => {
+                        let _ = obj.key(w, key);
+                        w.extend_from_slice(json);
+                    }
+                    Err(e) => fast::fail(&c, e),
+                },
+                name => {
+                    let mark = obj.key(w, key);
+                    match name {
+                        "id" => fast::scalar(w, &u.id),
+                        "objectId" => fast::json(w, &u.object_id),
+                        "displayName" => fast::opt_str(w, u.display_name.as_deref()),
+                        "userPrincipalName" => fast::json(w, &u.user_principal_name),
+                        "mail" => fast::opt_str(w, u.mail.as_deref()),
+                        "aliases" => fast::strs(w, &u.aliases),
+                        "accountEnabled" => fast::boolean(w, u.account_enabled),
+                        "userType" => fast::opt_str(w, u.user_type.as_deref()),
+                        "isAdmin" => fast::opt_json(w, u.is_admin.as_ref()),
+                        "isLicensed" => fast::boolean(w, u.is_licensed),
+                        "syncedAt" => fast::scalar(w, &u.synced_at),
+                        "mfa" => mfa(w, &below, &g.sub, &u.mfa).await,
+                        "contactMatch" => {
+                            let m = u.contact_match_of();
+                            fast::object(w, &below, &g.sub, &m, |w, name| {
+                                match name {
+                                    "status" => fast::enum_value(w, m.status),
+                                    "matchedAddress" => fast::opt_str(w, m.matched_address.as_deref()),
+                                    _ => return false,
+                                }
+                                true
+                            })
+                            .await;
+                        }
+                        "__typename" => fast::json(w, &*M365User::type_name()),
+                        _ => {
+                            obj.undo(w, mark);
+                            let answer = fast::delegate(u, ctx, g).await;
+                            obj.put(w, &c, key, answer);
+                        }
+                    }
+                }
+            }
+        }
+        obj.end(w);
+    }
+
+    /// The user's license rows (none on an `asOf` answer).
+    async fn licenses(&self, ctx: &Context<'_>, u: &M365User) -> ServerResult<Vec<m365_license::Model>> {
+        if u.historical {
+            return Ok(vec![]);
+        }
+        Ok(load::<LicensesByUser>(ctx, u.row).await.map_err(|e| field_error(ctx, e))?.unwrap_or_default())
+    }
+
+    async fn write_licenses(
+        &mut self,
+        w: &mut Vec<u8>,
+        ctx: &ContextSelectionSet<'_>,
+        plan: &[fast::Group<'_>],
+        rows: Vec<m365_license::Model>,
+        names: &crate::licenses::LicenseNames,
+    ) {
+        w.push(b'[');
+        for (i, row) in rows.into_iter().enumerate() {
+            if i > 0 {
+                w.push(b',');
+            }
+            let l = M365License::new(row, None, names);
+            let ctx = ctx.with_index(i);
+            let mut obj = fast::Obj::begin(w);
+            for g in plan {
+                let key = g.key();
+                if g.name() == "tenant" {
+                    match self.tenant(&ctx, g, l.tenant_row).await {
+                        Ok(json) => {
+                            let _ = obj.key(w, key);
+                            w.extend_from_slice(json);
+                        }
+                        Err(e) => fast::fail(&ctx.with_field(g.first()), e),
+                    }
+                    continue;
+                }
+                let mark = obj.key(w, key);
+                match g.name() {
+                    "skuId" => fast::json(w, &l.sku_id),
+                    "skuPartNumber" => fast::json(w, &l.sku_part_number),
+                    "friendlyName" => fast::json(w, &l.friendly_name),
+                    "capabilityStatus" => fast::json(w, &l.capability_status),
+                    "enabledUnits" => fast::json(w, &l.enabled_units),
+                    "consumedUnits" => fast::json(w, &l.consumed_units),
+                    "availableUnits" => fast::json(w, &l.available_units),
+                    "suspendedUnits" => fast::json(w, &l.suspended_units),
+                    "warningUnits" => fast::json(w, &l.warning_units),
+                    "assignedUsers" => fast::opt_json(w, l.assigned_users.as_ref()),
+                    "__typename" => fast::json(w, &*M365License::type_name()),
+                    _ => {
+                        obj.undo(w, mark);
+                        let answer = fast::delegate(&l, &ctx, g).await;
+                        obj.put(w, &ctx.with_field(g.first()), key, answer);
+                    }
+                }
+            }
+            obj.end(w);
+        }
+        w.push(b']');
+    }
+
+    /// The tenant's JSON for this group's selection (`ctx` is the object that selects it),
+    /// computed once per page.
+    async fn tenant<'s>(
+        &'s mut self,
+        ctx: &ContextSelectionSet<'_>,
+        g: &fast::Group<'_>,
+        row: i64,
+    ) -> ServerResult<&'s [u8]> {
+        let key = (std::ptr::from_ref(g.first()) as usize, row);
+        if let Entry::Vacant(slot) = self.shared.entry(key) {
+            let c = ctx.with_field(g.first());
+            let t = load::<TenantById>(&c, row)
+                .await
+                .map_err(|e| field_error(&c, e))?
+                .ok_or_else(|| field_error(&c, AppError::NotFound("tenant")))?;
+            let v = fast::resolve(&M365Tenant::from(t), ctx, g).await?;
+            let mut json = Vec::new();
+            fast::json(&mut json, &v);
+            slot.insert(json);
+        }
+        Ok(&self.shared[&key])
+    }
+
+    /// The JSON of the client of the tenant's mapping (null while unmapped) for this group's
+    /// selection, computed once per page.
+    async fn client<'s>(
+        &'s mut self,
+        ctx: &ContextSelectionSet<'_>,
+        g: &fast::Group<'_>,
+        tenant_row: i64,
+    ) -> ServerResult<&'s [u8]> {
+        let key = (std::ptr::from_ref(g.first()) as usize, tenant_row);
+        if let Entry::Vacant(slot) = self.shared.entry(key) {
+            let c = ctx.with_field(g.first());
+            let mut json = Vec::new();
+            match load::<MappingByTenant>(&c, tenant_row).await.map_err(|e| field_error(&c, e))?.flatten() {
+                None => json.extend_from_slice(b"null"),
+                Some(m) => match load::<ClientById>(&c, m.client_id).await.map_err(|e| field_error(&c, e))? {
+                    None => json.extend_from_slice(b"null"),
+                    Some(client) => fast::json(&mut json, &fast::resolve(&Client::from(client), ctx, g).await?),
+                },
+            }
+            slot.insert(json);
+        }
+        Ok(&self.shared[&key])
     }
 }
 
-/// A user's MFA facts.
-async fn mfa(ctx: &ContextSelectionSet<'_>, m: &MfaInfo) -> Value {
-    let Some(fields) = fast::fields_or_null(ctx, "MfaInfo") else { return Value::Null };
-    let mut obj = fast::Object::with_capacity(fields.len());
-    for f in fields {
-        let c = ctx.with_field(f);
-        let answer = match f.node.name.node.as_str() {
-            "status" => Ok(fast::enum_value(m.status)),
-            "methods" => Ok(fast::strings(&m.methods)),
-            "source" => Ok(m.source.map_or(Value::Null, fast::enum_value)),
-            "checkedAt" => Ok(fast::opt_scalar(m.checked_at.as_ref())),
-            "unavailableReason" => Ok(fast::opt_string(m.unavailable_reason.as_deref())),
+/// Writes a user's MFA facts.
+async fn mfa(w: &mut Vec<u8>, ctx: &ContextSelectionSet<'_>, plan: &[fast::Group<'_>], m: &MfaInfo) {
+    let mut obj = fast::Obj::begin(w);
+    for g in plan {
+        let mark = obj.key(w, g.key());
+        match g.name() {
+            "status" => fast::enum_value(w, m.status),
+            "methods" => fast::strs(w, &m.methods),
+            "source" => match m.source {
+                Some(s) => fast::enum_value(w, s),
+                None => w.extend_from_slice(b"null"),
+            },
+            "checkedAt" => fast::opt_scalar(w, m.checked_at.as_ref()),
+            "unavailableReason" => fast::opt_str(w, m.unavailable_reason.as_deref()),
             "enforcement" => {
                 let e = &m.enforcement;
-                Ok(fast::object(&c.with_selection_set(&f.node.selection_set), e, |name| match name {
-                    "state" => Some(fast::enum_value(e.state)),
-                    "sources" => Some(Value::List(e.sources.iter().map(|s| fast::enum_value(*s)).collect())),
-                    "policies" => Some(fast::strings(&e.policies)),
-                    "unknownReason" => Some(fast::opt_string(e.unknown_reason.as_deref())),
-                    _ => None,
+                let c = ctx.with_field(g.first());
+                fast::object(w, &c.with_selection_set(&g.first().node.selection_set), &g.sub, e, |w, name| {
+                    match name {
+                        "state" => fast::enum_value(w, e.state),
+                        "sources" => fast::enum_values(w, &e.sources),
+                        "policies" => fast::strs(w, &e.policies),
+                        "unknownReason" => fast::opt_str(w, e.unknown_reason.as_deref()),
+                        _ => return false,
+                    }
+                    true
                 })
-                .await)
+                .await;
             }
-            "verdict" => Ok(fast::enum_value(m.verdict)),
-            "explanation" => Ok(fast::strings(&m.explanation)),
-            "__typename" => Ok(Value::String("MfaInfo".into())),
-            _ => fast::derived_field(m, &c).await,
-        };
-        obj.put(&c, answer);
+            "verdict" => fast::enum_value(w, m.verdict),
+            "explanation" => fast::strs(w, &m.explanation),
+            "__typename" => fast::json(w, &*MfaInfo::type_name()),
+            _ => {
+                obj.undo(w, mark);
+                let answer = fast::delegate(m, ctx, g).await;
+                obj.put(w, &ctx.with_field(g.first()), g.key(), answer);
+            }
+        }
     }
-    obj.finish()
+    obj.end(w);
 }
 
-/// The user's linked contact; null when unlinked.
-async fn contact(ctx: &Context<'_>, u: &M365User) -> ServerResult<Value> {
-    let Some(id) = u.contact_id else { return Ok(Value::Null) };
-    let Some(row) = load::<ContactById>(ctx, id).await.map_err(|e| field_error(ctx, e))? else {
-        return Ok(Value::Null);
-    };
-    let c = Contact::from(row);
-    Ok(fast::object(&ctx.with_selection_set(&ctx.item.node.selection_set), &c, |name| match name {
-        "id" => Some(fast::scalar(&c.id)),
-        "clientId" => Some(fast::scalar(&c.client_id)),
-        "source" => Some(fast::string(&c.source)),
-        "externalId" => Some(fast::string(&c.external_id)),
-        "name" => Some(fast::string(&c.name)),
-        "emails" => Some(fast::strings(&c.emails)),
-        _ => None,
+/// The user's linked contact; none when unlinked.
+async fn contact(ctx: &Context<'_>, u: &M365User) -> ServerResult<Option<Contact>> {
+    let Some(id) = u.contact_id else { return Ok(None) };
+    Ok(load::<ContactById>(ctx, id).await.map_err(|e| field_error(ctx, e))?.map(Contact::from))
+}
+
+/// Writes a contact, or null.
+async fn write_contact(w: &mut Vec<u8>, ctx: &ContextSelectionSet<'_>, plan: &[fast::Group<'_>], c: Option<&Contact>) {
+    let Some(c) = c else { return w.extend_from_slice(b"null") };
+    fast::object(w, ctx, plan, c, |w, name| {
+        match name {
+            "id" => fast::scalar(w, &c.id),
+            "clientId" => fast::scalar(w, &c.client_id),
+            "source" => fast::json(w, &c.source),
+            "externalId" => fast::json(w, &c.external_id),
+            "name" => fast::json(w, &c.name),
+            "emails" => fast::strs(w, &c.emails),
+            _ => return false,
+        }
+        true
     })
-    .await)
+    .await
 }
 
 /// Which users to list; every given field must hold.
