@@ -8,6 +8,11 @@
 //! ```
 //! Knobs: BENCH_TENANTS (500), BENCH_USERS (200), BENCH_CLIENTS (32), BENCH_SECONDS (15),
 //! BENCH_ROUNDS (3: rounds of the page without `totalCount`, each followed by the floor).
+//!
+//! `BENCH_BIN_B=/path/to/another/build` also starts that build as a second replica on the same
+//! database, runs the page on both in every round (in turn: A then B, then B then A), and prints
+//! B's CPU per request over A's: two builds compared moments apart, which a noisy machine allows
+//! where runs minutes apart do not.
 
 mod common;
 
@@ -94,19 +99,43 @@ async fn main() {
     // `totalCount`, then without it in rounds alternating with the floor (the machine is noisy:
     // each round's ratio compares two measurements taken moments apart).
     let total = (tenants * users) as i64;
-    let run = Run { http: http.clone(), url: url.clone(), token: token.clone(), clients, seconds, total };
+    let run = Run { http: http.clone(), token: token.clone(), clients, seconds, total };
+    let other = match std::env::var("BENCH_BIN_B") {
+        Ok(bin) => Some(svc.replica_from(&bin).await),
+        Err(_) => None,
+    };
     println!("\nservice pid {} (attach a profiler now: perf record -g -p PID)", svc.pid());
     run.users(&svc, "with totalCount", USERS).await;
     let without = USERS.replace("totalCount ", "");
-    let (mut ratios, mut cpus) = (vec![], vec![]);
+    let (mut ratios, mut cpus, mut b_over_a) = (vec![], vec![], vec![]);
     for round in 1..=rounds {
         println!("\n[round {round} of {rounds}]");
-        let (rate, cpu) = run.users(&svc, "without totalCount", &without).await;
+        // With a second build: B's rate and the ratio of B's CPU per request to A's.
+        let mut rate_b = None;
+        let (rate, cpu) = match &other {
+            None => run.users(&svc, "without totalCount", &without).await,
+            Some(b) => {
+                let ((rate, cpu), (rb, cpu_b)) = if round % 2 == 1 {
+                    let a = run.users(&svc, "without totalCount (A)", &without).await;
+                    (a, run.users(b, "without totalCount (B)", &without).await)
+                } else {
+                    let b = run.users(b, "without totalCount (B)", &without).await;
+                    (run.users(&svc, "without totalCount (A)", &without).await, b)
+                };
+                println!("  B / A, service CPU per request: {:.3}", cpu_b / cpu);
+                b_over_a.push(cpu_b / cpu);
+                rate_b = Some(rb);
+                (rate, cpu)
+            }
+        };
         if database_url.starts_with("postgres")
             && let Some(floor) = floor(&database_url, svc.account, total, clients, seconds)
         {
             ratios.push(rate / floor);
-            println!("  ours / floor: {:.2}", rate / floor);
+            match rate_b {
+                None => println!("  ours / floor: {:.2}", rate / floor),
+                Some(rb) => println!("  ours / floor: A {:.2}, B {:.2}", rate / floor, rb / floor),
+            }
         }
         cpus.push(cpu);
     }
@@ -117,6 +146,10 @@ async fn main() {
         pct(&cpus, 0.5),
         if ratios.is_empty() { "-".to_owned() } else { format!("{:.2} (rounds: {ratios:.2?})", pct(&ratios, 0.5)) }
     );
+    if !b_over_a.is_empty() {
+        b_over_a.sort_by(f64::total_cmp);
+        println!("B / A, service CPU per request: median {:.3} (rounds: {b_over_a:.3?})", pct(&b_over_a, 0.5));
+    }
     for (name, q) in [
         (
             "mfaCoverage (whole account)",
@@ -245,7 +278,6 @@ fn floor(database_url: &str, account: i64, total: i64, clients: usize, seconds: 
 /// The users-page load: `clients` clients asking for random pages for `seconds`.
 struct Run {
     http: reqwest::Client,
-    url: String,
     token: String,
     clients: usize,
     seconds: u64,
@@ -263,7 +295,7 @@ impl Run {
         let mut tasks = vec![];
         for c in 0..clients {
             let (http, url, token, latencies, query) =
-                (self.http.clone(), self.url.clone(), self.token.clone(), latencies.clone(), query.to_owned());
+                (self.http.clone(), svc.url.clone(), self.token.clone(), latencies.clone(), query.to_owned());
             tasks.push(tokio::spawn(async move {
                 let mut n = c as i64 * 7919;
                 while Instant::now() < deadline {

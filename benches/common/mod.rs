@@ -140,11 +140,17 @@ impl Service {
     /// Another replica of this service on the same database (a second process, its own port).
     #[allow(dead_code)] // only the fan-out bench runs a fleet
     pub async fn replica(&self) -> Self {
+        self.replica_from(&bin()).await
+    }
+
+    /// A replica run from another build (`bin`): two builds serving the same data side by side.
+    #[allow(dead_code)] // only the read bench compares builds this way
+    pub async fn replica_from(&self, bin: &str) -> Self {
         let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
         let mut envs = self.envs.clone();
         envs.retain(|(k, _)| k != "BIND_ADDR");
         envs.push(("BIND_ADDR".into(), format!("127.0.0.1:{port}")));
-        let child = Command::new(bin()).arg("serve").envs(envs.clone()).spawn().unwrap();
+        let child = Command::new(bin).arg("serve").envs(envs.clone()).spawn().unwrap();
         let svc = Self {
             child,
             url: format!("http://127.0.0.1:{port}"),
