@@ -83,11 +83,16 @@ pub fn plan<'a>(
         collect(ctx, set, ty, &mut flat)?;
     }
     let mut groups: Vec<Group<'a>> = Vec::with_capacity(flat.len());
+    // By response key: a document may select many fields at one level.
+    let mut at: std::collections::HashMap<&str, usize> = std::collections::HashMap::with_capacity(flat.len());
     for f in flat {
         let key = f.node.response_key().node.as_str();
-        match groups.iter_mut().find(|g| g.key() == key) {
-            Some(g) => g.fields.push(f),
-            None => groups.push(Group { fields: vec![f], sub: vec![] }),
+        match at.get(key) {
+            Some(&i) => groups[i].fields.push(f),
+            None => {
+                at.insert(key, groups.len());
+                groups.push(Group { fields: vec![f], sub: vec![] });
+            }
         }
     }
     for g in &mut groups {

@@ -670,4 +670,13 @@ async fn the_fast_users_page_answers_as_the_derived_resolvers_do() {
     crate::ws::send(&mut ws, json!({"type": "subscribe", "id": "q", "payload": {"query": failing}})).await;
     let next = crate::ws::next(&mut ws).await.unwrap();
     assert_eq!((&next["type"], &next["payload"]), (&json!("next"), &fast));
+    // Two pages in one document: each is spliced in at its own place.
+    let two = "{ a: m365Users(first: 5) { edges { cursor } } b: m365Users(first: 3) { edges { node { id mfa { status } } } } }";
+    let (fast, reference) = (run(two, &json!({}), false).await, run(two, &json!({}), true).await);
+    assert_eq!(fast, reference);
+    assert_eq!(
+        (fast["data"]["a"]["edges"].as_array().unwrap().len(), fast["data"]["b"]["edges"].as_array().unwrap().len()),
+        (5, 3)
+    );
+    assert_eq!(app.gql(Some(&t), two, json!({})).await, fast);
 }
