@@ -290,8 +290,8 @@ pub async fn delegate<'a, T: ContainerType>(
     Ok(out)
 }
 
-/// `value` answered by async-graphql for a group's merged sub-selections (`ctx` is at the
-/// group's first field).
+/// `value` answered by async-graphql for a group's merged sub-selections (`ctx` is the object
+/// that selects the group).
 pub async fn resolve<'a, T: OutputType>(
     value: &T,
     ctx: &ContextSelectionSet<'a>,

@@ -443,20 +443,16 @@ impl Page {
                     }
                     Err(e) => fast::fail(&c, e),
                 },
-                "tenant" => match self.tenant(ctx, g, u.tenant_row).await {
-                    Ok(json) => {
-                        let _ = obj.key(w, key);
-                        w.extend_from_slice(json);
+                name @ ("tenant" | "client") => {
+                    let what = if name == "tenant" { Shared::Tenant } else { Shared::Client };
+                    match self.shared(ctx, g, what, u.tenant_row).await {
+                        Ok(json) => {
+                            let _ = obj.key(w, key);
+                            w.extend_from_slice(json);
+                        }
+                        Err(e) => fast::fail(&c, e),
                     }
-                    Err(e) => fast::fail(&c, e),
-                },
-                "client" => match self.client(ctx, g, u.tenant_row).await {
-                    Ok(json) => {
-                        let _ = obj.key(w, key);
-                        w.extend_from_slice(json);
-                    }
-                    Err(e) => fast::fail(&c, e),
-                },
+                }
                 name => {
                     let mark = obj.key(w, key);
                     match name {
@@ -524,7 +520,7 @@ impl Page {
             for g in plan {
                 let key = g.key();
                 if g.name() == "tenant" {
-                    match self.tenant(&ctx, g, l.tenant_row).await {
+                    match self.shared(&ctx, g, Shared::Tenant, l.tenant_row).await {
                         Ok(json) => {
                             let _ = obj.key(w, key);
                             w.extend_from_slice(json);
@@ -558,52 +554,52 @@ impl Page {
         w.push(b']');
     }
 
-    /// The tenant's JSON for this group's selection (`ctx` is the object that selects it),
-    /// computed once per page.
-    async fn tenant<'s>(
+    /// The JSON of the user's tenant, or of the client its mapping names (null while unmapped),
+    /// for this group's selection (`ctx` is the object that selects it): computed once per page
+    /// and tenant.
+    async fn shared<'s>(
         &'s mut self,
         ctx: &ContextSelectionSet<'_>,
         g: &fast::Group<'_>,
-        row: i64,
+        what: Shared,
+        tenant_row: i64,
     ) -> ServerResult<&'s [u8]> {
-        let key = (std::ptr::from_ref(g.first()) as usize, row);
+        let key = (std::ptr::from_ref(g.first()) as usize, tenant_row);
         if let Entry::Vacant(slot) = self.shared.entry(key) {
             let c = ctx.with_field(g.first());
-            let t = load::<TenantById>(&c, row)
-                .await
-                .map_err(|e| field_error(&c, e))?
-                .ok_or_else(|| field_error(&c, AppError::NotFound("tenant")))?;
-            let v = fast::resolve(&M365Tenant::from(t), ctx, g).await?;
+            let v = match what {
+                Shared::Tenant => {
+                    let t = load::<TenantById>(&c, tenant_row)
+                        .await
+                        .map_err(|e| field_error(&c, e))?
+                        .ok_or_else(|| field_error(&c, AppError::NotFound("tenant")))?;
+                    fast::resolve(&M365Tenant::from(t), ctx, g).await?
+                }
+                Shared::Client => {
+                    match load::<MappingByTenant>(&c, tenant_row).await.map_err(|e| field_error(&c, e))?.flatten() {
+                        None => Value::Null,
+                        Some(m) => match load::<ClientById>(&c, m.client_id).await.map_err(|e| field_error(&c, e))? {
+                            None => Value::Null,
+                            Some(client) => fast::resolve(&Client::from(client), ctx, g).await?,
+                        },
+                    }
+                }
+            };
             let mut json = Vec::new();
             fast::json(&mut json, &v);
             slot.insert(json);
         }
         Ok(&self.shared[&key])
     }
+}
 
-    /// The JSON of the client of the tenant's mapping (null while unmapped) for this group's
-    /// selection, computed once per page.
-    async fn client<'s>(
-        &'s mut self,
-        ctx: &ContextSelectionSet<'_>,
-        g: &fast::Group<'_>,
-        tenant_row: i64,
-    ) -> ServerResult<&'s [u8]> {
-        let key = (std::ptr::from_ref(g.first()) as usize, tenant_row);
-        if let Entry::Vacant(slot) = self.shared.entry(key) {
-            let c = ctx.with_field(g.first());
-            let mut json = Vec::new();
-            match load::<MappingByTenant>(&c, tenant_row).await.map_err(|e| field_error(&c, e))?.flatten() {
-                None => json.extend_from_slice(b"null"),
-                Some(m) => match load::<ClientById>(&c, m.client_id).await.map_err(|e| field_error(&c, e))? {
-                    None => json.extend_from_slice(b"null"),
-                    Some(client) => fast::json(&mut json, &fast::resolve(&Client::from(client), ctx, g).await?),
-                },
-            }
-            slot.insert(json);
-        }
-        Ok(&self.shared[&key])
-    }
+/// What the users of a tenant share on a page.
+#[derive(Clone, Copy)]
+enum Shared {
+    /// `tenant`.
+    Tenant,
+    /// `client`.
+    Client,
 }
 
 /// Writes a user's MFA facts.
