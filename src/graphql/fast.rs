@@ -16,8 +16,9 @@
 //! answered correctly before anyone makes it fast.
 //!
 //! The finished JSON goes back to async-graphql as one value ([`embed`]): a placeholder that the
-//! HTTP transport replaces with the bytes as it writes the response ([`Splice`]), or, where no
-//! transport splices (WebSocket, an in-process `execute`), the JSON parsed into a `Value`.
+//! transport replaces with the bytes as it writes the response ([`Splice`]: HTTP, and queries and
+//! mutations over a WebSocket), or, where nothing splices (an in-process `execute`), the JSON
+//! parsed into a `Value`.
 //!
 //! `@skip` and `@include` need nothing here: async-graphql removes what they exclude before
 //! execution starts. The schema has no custom directives and no extensions, which would have to
