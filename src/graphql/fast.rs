@@ -148,30 +148,12 @@ pub fn json<T: Serialize + ?Sized>(w: &mut Vec<u8>, v: &T) {
     let _ = v.serialize(&mut serde_json::Serializer::new(w));
 }
 
-/// Writes a string or null.
-pub fn opt_str(w: &mut Vec<u8>, s: Option<&str>) {
-    match s {
-        Some(s) => json(w, s),
-        None => w.extend_from_slice(b"null"),
-    }
-}
-
-/// Writes a list of strings.
-pub fn strs(w: &mut Vec<u8>, s: &[String]) {
-    json(w, s)
-}
-
 /// Writes a value or null.
-pub fn opt_json<T: Serialize>(w: &mut Vec<u8>, v: Option<&T>) {
+pub fn opt_json<T: Serialize + ?Sized>(w: &mut Vec<u8>, v: Option<&T>) {
     match v {
         Some(v) => json(w, v),
         None => w.extend_from_slice(b"null"),
     }
-}
-
-/// Writes a boolean.
-pub fn boolean(w: &mut Vec<u8>, b: bool) {
-    w.extend_from_slice(if b { b"true" } else { b"false" });
 }
 
 /// Writes a scalar as its GraphQL type writes it.
@@ -465,7 +447,7 @@ mod tests {
         w.push(b',');
         let mut o = Obj::begin(&mut w);
         let _ = o.key(&mut w, "a");
-        boolean(&mut w, true);
+        json(&mut w, &true);
         let mark = o.key(&mut w, "b");
         w.extend_from_slice(b"[1,");
         o.undo(&mut w, mark);

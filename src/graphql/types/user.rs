@@ -458,14 +458,14 @@ impl Page {
                     match name {
                         "id" => fast::scalar(w, &u.id),
                         "objectId" => fast::json(w, &u.object_id),
-                        "displayName" => fast::opt_str(w, u.display_name.as_deref()),
+                        "displayName" => fast::opt_json(w, u.display_name.as_deref()),
                         "userPrincipalName" => fast::json(w, &u.user_principal_name),
-                        "mail" => fast::opt_str(w, u.mail.as_deref()),
-                        "aliases" => fast::strs(w, &u.aliases),
-                        "accountEnabled" => fast::boolean(w, u.account_enabled),
-                        "userType" => fast::opt_str(w, u.user_type.as_deref()),
+                        "mail" => fast::opt_json(w, u.mail.as_deref()),
+                        "aliases" => fast::json(w, &u.aliases),
+                        "accountEnabled" => fast::json(w, &u.account_enabled),
+                        "userType" => fast::opt_json(w, u.user_type.as_deref()),
                         "isAdmin" => fast::opt_json(w, u.is_admin.as_ref()),
-                        "isLicensed" => fast::boolean(w, u.is_licensed),
+                        "isLicensed" => fast::json(w, &u.is_licensed),
                         "syncedAt" => fast::scalar(w, &u.synced_at),
                         "mfa" => mfa(w, &below, &g.sub, &u.mfa).await,
                         "contactMatch" => {
@@ -473,7 +473,7 @@ impl Page {
                             fast::object(w, &below, &g.sub, &m, |w, name| {
                                 match name {
                                     "status" => fast::enum_value(w, m.status),
-                                    "matchedAddress" => fast::opt_str(w, m.matched_address.as_deref()),
+                                    "matchedAddress" => fast::opt_json(w, m.matched_address.as_deref()),
                                     _ => return false,
                                 }
                                 true
@@ -609,13 +609,13 @@ async fn mfa(w: &mut Vec<u8>, ctx: &ContextSelectionSet<'_>, plan: &[fast::Group
         let mark = obj.key(w, g.key());
         match g.name() {
             "status" => fast::enum_value(w, m.status),
-            "methods" => fast::strs(w, &m.methods),
+            "methods" => fast::json(w, &m.methods),
             "source" => match m.source {
                 Some(s) => fast::enum_value(w, s),
                 None => w.extend_from_slice(b"null"),
             },
             "checkedAt" => fast::opt_scalar(w, m.checked_at.as_ref()),
-            "unavailableReason" => fast::opt_str(w, m.unavailable_reason.as_deref()),
+            "unavailableReason" => fast::opt_json(w, m.unavailable_reason.as_deref()),
             "enforcement" => {
                 let e = &m.enforcement;
                 let c = ctx.with_field(g.first());
@@ -623,8 +623,8 @@ async fn mfa(w: &mut Vec<u8>, ctx: &ContextSelectionSet<'_>, plan: &[fast::Group
                     match name {
                         "state" => fast::enum_value(w, e.state),
                         "sources" => fast::enum_values(w, &e.sources),
-                        "policies" => fast::strs(w, &e.policies),
-                        "unknownReason" => fast::opt_str(w, e.unknown_reason.as_deref()),
+                        "policies" => fast::json(w, &e.policies),
+                        "unknownReason" => fast::opt_json(w, e.unknown_reason.as_deref()),
                         _ => return false,
                     }
                     true
@@ -632,7 +632,7 @@ async fn mfa(w: &mut Vec<u8>, ctx: &ContextSelectionSet<'_>, plan: &[fast::Group
                 .await;
             }
             "verdict" => fast::enum_value(w, m.verdict),
-            "explanation" => fast::strs(w, &m.explanation),
+            "explanation" => fast::json(w, &m.explanation),
             "__typename" => fast::json(w, &*MfaInfo::type_name()),
             _ => {
                 obj.undo(w, mark);
@@ -660,7 +660,7 @@ async fn write_contact(w: &mut Vec<u8>, ctx: &ContextSelectionSet<'_>, plan: &[f
             "source" => fast::json(w, &c.source),
             "externalId" => fast::json(w, &c.external_id),
             "name" => fast::json(w, &c.name),
-            "emails" => fast::strs(w, &c.emails),
+            "emails" => fast::json(w, &c.emails),
             _ => return false,
         }
         true
